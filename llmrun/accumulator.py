@@ -1,0 +1,179 @@
+"""Builds one model step out of streamed chat-completion chunks.
+
+Every provider quirk of `provider-streams.md` that concerns the *content* of a stream is
+absorbed here: tool calls in any delta shape, reasoning in three fields (counted once),
+`reasoning_details` merged per block with their signatures, finish_reason repeated or missing,
+usage repeated or on a `choices: []` chunk, a server-reported model that differs or is empty.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional
+
+from llmrun.usage import Usage
+
+#: `reasoning_details` fields that arrive in fragments and are concatenated.
+_CONCAT_FIELDS = ("text", "summary", "data")
+
+
+@dataclass
+class ToolCall:
+    id: str
+    name: str
+    arguments: str  # exactly as streamed
+
+
+@dataclass
+class Step:
+    text: str = ""
+    reasoning: str = ""
+    reasoning_details: List[Dict[str, Any]] = field(default_factory=list)
+    tool_calls: List[ToolCall] = field(default_factory=list)
+    finish_reason: Optional[str] = None
+    usage: Optional[Usage] = None
+    model: Optional[str] = None
+
+
+class StepAccumulator:
+    """Feed it each parsed chunk with `add`; `finish` returns the Step."""
+
+    def __init__(self, on_text: Optional[Callable[[str], None]] = None,
+                 on_reasoning: Optional[Callable[[str], None]] = None) -> None:
+        self.on_text = on_text
+        self.on_reasoning = on_reasoning
+        self.finish_reason: Optional[str] = None
+        self.model: Optional[str] = None
+        self._text: List[str] = []
+        self._reasoning: List[str] = []
+        self._details: List[Dict[str, Any]] = []
+        self._calls: List[Dict[str, Any]] = []
+        self._call_at: Dict[Any, int] = {}  # delta index -> position in _calls
+        self._usage: Optional[dict] = None
+
+    # -- feeding ----------------------------------------------------------------------------
+    def add(self, chunk: Dict[str, Any]) -> None:
+        model = chunk.get("model")
+        if model:
+            self.model = model
+        usage = chunk.get("usage")
+        if usage:
+            self._usage = usage
+        choices = chunk.get("choices")
+        if not choices:
+            return
+        choice = choices[0]
+        if choice.get("index", 0) != 0:
+            choice = next((c for c in choices if c.get("index", 0) == 0), None)
+            if choice is None:
+                return
+        reason = choice.get("finish_reason")
+        if reason:
+            self.finish_reason = reason
+        delta = choice.get("delta") or choice.get("message")
+        if delta:
+            self._add_delta(delta)
+
+    def _add_delta(self, delta: Dict[str, Any]) -> None:
+        content = delta.get("content")
+        if content and isinstance(content, str):
+            self._text.append(content)
+            if self.on_text is not None:
+                self.on_text(content)
+        reasoning = delta.get("reasoning") or delta.get("reasoning_content")
+        details = delta.get("reasoning_details")
+        if details and isinstance(details, list):
+            texts = self._merge_details(details)
+            if not reasoning:
+                reasoning = texts
+        if reasoning and isinstance(reasoning, str):
+            self._reasoning.append(reasoning)
+            if self.on_reasoning is not None:
+                self.on_reasoning(reasoning)
+        calls = delta.get("tool_calls")
+        if calls and isinstance(calls, list):
+            for call in calls:
+                if isinstance(call, dict):
+                    self._add_call(call)
+
+    def _merge_details(self, details: List[Any]) -> str:
+        """Merge detail fragments into blocks keyed by (type, index); return their new text."""
+        texts = []
+        for part in details:
+            if not isinstance(part, dict):
+                continue
+            block = self._detail_block(part)
+            for key, value in part.items():
+                if key in _CONCAT_FIELDS and isinstance(value, str):
+                    block[key] = block.get(key, "") + value
+                    if key != "data":
+                        texts.append(value)
+                elif value not in (None, "") or key not in block:
+                    block[key] = value
+        return "".join(texts)
+
+    def _detail_block(self, part: Dict[str, Any]) -> Dict[str, Any]:
+        """The block a fragment belongs to: same type and index, else a new one."""
+        kind, index = part.get("type"), part.get("index")
+        if index is not None:
+            for block in self._details:
+                if block.get("type") == kind and block.get("index") == index:
+                    return block
+        elif kind != "reasoning.encrypted" and self._details \
+                and self._details[-1].get("type") == kind:
+            return self._details[-1]
+        block: Dict[str, Any] = {}
+        self._details.append(block)
+        return block
+
+    def _add_call(self, delta: Dict[str, Any]) -> None:
+        call_id = delta.get("id")
+        index = delta.get("index")
+        if index is None:  # defensive: a new call if it has an id, else the current one
+            index = ("new", len(self._calls)) if call_id or not self._calls else self._last_key
+        pos = self._call_at.get(index)
+        if pos is not None and call_id and self._calls[pos]["id"] and \
+                self._calls[pos]["id"] != call_id:
+            pos = None  # same index reused for a different call
+        if pos is None:
+            pos = len(self._calls)
+            self._calls.append({"id": "", "name": "", "args": []})
+            self._call_at[index] = pos
+        self._last_key = index
+        call = self._calls[pos]
+        if call_id:
+            call["id"] = call_id
+        function = delta.get("function") or {}
+        name = function.get("name")
+        if name:
+            call["name"] = name
+        args = function.get("arguments")
+        if args:
+            call["args"].append(args if isinstance(args, str) else json.dumps(args))
+
+    _last_key: Any = None
+
+    # -- result -----------------------------------------------------------------------------
+    @property
+    def text(self) -> str:
+        return "".join(self._text)
+
+    @property
+    def has_tool_calls(self) -> bool:
+        return bool(self._calls)
+
+    def finish(self) -> Step:
+        calls = [ToolCall(c["id"] or f"call_{i}", c["name"], "".join(c["args"]))
+                 for i, c in enumerate(self._calls)]
+        reason = self.finish_reason or ("tool_calls" if calls else "stop")
+        details = [_clean_block(b) for b in self._details]
+        return Step(text=self.text, reasoning="".join(self._reasoning),
+                    reasoning_details=details, tool_calls=calls, finish_reason=reason,
+                    usage=Usage.from_api(self._usage) if self._usage else None,
+                    model=self.model)
+
+
+def _clean_block(block: Dict[str, Any]) -> Dict[str, Any]:
+    """Drop empty signatures that some providers repeat on every delta."""
+    return {k: v for k, v in block.items() if not (k == "signature" and not v)}

@@ -1,0 +1,249 @@
+"""Cassettes (go-vcr v2 YAML): recording a run's HTTP traffic and replaying it offline.
+
+Both plug in as `requests` transport adapters, so a replayed response goes through exactly
+the same reader, accumulator and tool loop as a live one.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from typing import Any, Dict, List, Optional
+
+from requests.adapters import BaseAdapter, HTTPAdapter
+
+from llmrun.errors import ConfigError, StreamError
+
+#: Headers never written to a cassette, whatever their value.
+SECRET_HEADERS = {"authorization", "proxy-authorization", "api-key", "x-api-key", "cookie",
+                  "set-cookie", "openai-organization", "openai-project"}
+#: Response headers that described the wire form, not the body we keep.
+_WIRE_HEADERS = {"content-length", "content-encoding", "transfer-encoding"}
+
+
+class Cassette:
+    def __init__(self, path: str, interactions: List[Dict[str, Any]]) -> None:
+        self.path = path
+        self.interactions = interactions
+
+    @classmethod
+    def load(cls, path: str) -> "Cassette":
+        import yaml
+
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = yaml.safe_load(fh)
+        except OSError as exc:
+            raise ConfigError(f"cannot read cassette {path}: {exc.strerror}")
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f":{mark.line + 1}" if mark is not None else ""
+            raise ConfigError(f"cassette {path}{where} is not valid YAML")
+        interactions = data.get("interactions") if isinstance(data, dict) else None
+        if not isinstance(interactions, list) or not all(
+                isinstance(i, dict) and isinstance(i.get("request"), dict)
+                and isinstance(i.get("response"), dict) for i in interactions):
+            raise ConfigError(f"cassette {path} has no go-vcr 'interactions' list of "
+                              "request/response pairs")
+        return cls(path, interactions)
+
+    def hints(self) -> Dict[str, str]:
+        """Provider, base URL and model of the first recorded request, to default to."""
+        from llmrun.providers import provider_for_url
+
+        if not self.interactions:
+            return {}
+        request = self.interactions[0]["request"]
+        url = str(request.get("url") or "")
+        hints = {"base_url": url.rsplit("/chat/completions", 1)[0]}
+        name = provider_for_url(url)
+        if name:
+            hints["provider"] = name
+        model = _json(request.get("body")).get("model")
+        if isinstance(model, str):
+            hints["model"] = model
+        return hints
+
+
+def _json(text: Any) -> Dict[str, Any]:
+    try:
+        data = json.loads(text) if text else {}
+    except (TypeError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _header_value(value: Any) -> str:
+    return ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
+
+
+class ReplayAdapter(BaseAdapter):
+    """Answers the n-th request with the n-th recorded response; sends nothing anywhere."""
+
+    def __init__(self, cassette: Cassette, strict: bool = False) -> None:
+        super().__init__()
+        self.cassette = cassette
+        self.strict = strict
+        self.used = 0
+
+    def send(self, request: Any, stream: bool = False, timeout: Any = None, verify: Any = True,
+             cert: Any = None, proxies: Any = None) -> Any:
+        from urllib3 import HTTPResponse
+
+        interactions = self.cassette.interactions
+        if self.used >= len(interactions):
+            raise StreamError(f"replay exhausted after {len(interactions)} interactions of "
+                              f"{self.cassette.path}: the run made one more request")
+        recorded = interactions[self.used]
+        self.used += 1
+        if self.strict:
+            check_same_request(recorded["request"], request.body, self.used)
+        response = recorded["response"]
+        body = response.get("body") or ""
+        headers = {k: _header_value(v) for k, v in (response.get("headers") or {}).items()
+                   if k.lower() not in _WIRE_HEADERS}
+        code = int(response.get("code") or 200)
+        status = str(response.get("status") or code)
+        raw = HTTPResponse(body=io.BytesIO(body.encode("utf-8")), headers=headers, status=code,
+                           reason=status.partition(" ")[2] or None, preload_content=False,
+                           decode_content=False, request_method=request.method,
+                           request_url=request.url)
+        return HTTPAdapter().build_response(request, raw)
+
+    def close(self) -> None:
+        pass
+
+
+def check_same_request(recorded: Dict[str, Any], sent: Any, number: int) -> None:
+    """--replay-strict: the messages sent must be the recorded ones."""
+    import difflib
+
+    if isinstance(sent, bytes):
+        sent = sent.decode("utf-8")
+    want = _json(recorded.get("body")).get("messages")
+    got = _json(sent).get("messages")
+    if want == got:
+        return
+    a = json.dumps(want, indent=2, ensure_ascii=False, sort_keys=True).splitlines()
+    b = json.dumps(got, indent=2, ensure_ascii=False, sort_keys=True).splitlines()
+    diff = [line for line in difflib.unified_diff(a, b, "recorded", "sent", lineterm="", n=1)
+            if not line.startswith(("---", "+++"))]
+    raise StreamError(f"--replay-strict: request {number} differs from the recording in its "
+                      "messages:\n" + "\n".join(diff))
+
+
+class _Tee:
+    """Wraps a urllib3 response so every body byte read is also kept for the cassette."""
+
+    def __init__(self, raw: Any, sink: List[bytes]) -> None:
+        self._raw = raw
+        self._sink = sink
+
+    def read1(self, *args: Any, **kwargs: Any) -> bytes:
+        data = self._raw.read1(*args, **kwargs)
+        self._sink.append(data)
+        return data
+
+    def read(self, *args: Any, **kwargs: Any) -> bytes:
+        data = self._raw.read(*args, **kwargs)
+        self._sink.append(data)
+        return data
+
+    def stream(self, *args: Any, **kwargs: Any) -> Any:
+        for data in self._raw.stream(*args, **kwargs):
+            self._sink.append(data)
+            yield data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+
+class RecordingAdapter(HTTPAdapter):
+    """A normal adapter that also keeps each request and the raw response body it read."""
+
+    def __init__(self, secrets: List[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.secrets = [s for s in secrets if s]
+        self.records: List[Dict[str, Any]] = []
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        started = time.monotonic()
+        response = super().send(request, **kwargs)
+        sink: List[bytes] = []
+        response.raw = _Tee(response.raw, sink)
+        self.records.append({"request": request, "response": response, "body": sink,
+                             "started": started})
+        return response
+
+    def write(self, path: str) -> None:
+        interactions = [self._interaction(i, r) for i, r in enumerate(self.records)]
+        text = dump_cassette(interactions)
+        try:
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as exc:
+            raise ConfigError(f"cannot write cassette {path}: {exc.strerror}")
+
+    def _clean(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "[redacted]")
+        return text
+
+    def _headers(self, headers: Any) -> Dict[str, List[str]]:
+        out: Dict[str, List[str]] = {}
+        for key, value in headers.items():
+            if key.lower() in SECRET_HEADERS or any(s in value for s in self.secrets):
+                continue
+            out[key] = [value]
+        return out
+
+    def _interaction(self, number: int, record: Dict[str, Any]) -> Dict[str, Any]:
+        from urllib.parse import urlsplit
+
+        request, response = record["request"], record["response"]
+        body = request.body or b""
+        body = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+        raw_body = b"".join(record["body"]).decode("utf-8", "replace")
+        headers = {k: v for k, v in response.headers.items() if k.lower() not in _WIRE_HEADERS}
+        return {
+            "id": number,
+            "request": {
+                "proto": "HTTP/1.1", "proto_major": 1, "proto_minor": 1,
+                "content_length": len(body.encode("utf-8")), "host": urlsplit(request.url).netloc,
+                "body": self._clean(body), "form": {}, "headers": self._headers(request.headers),
+                "url": self._clean(request.url), "method": request.method,
+            },
+            "response": {
+                "proto": "HTTP/1.1", "proto_major": 1, "proto_minor": 1,
+                "content_length": -1, "body": self._clean(raw_body),
+                "headers": self._headers(headers),
+                "status": f"{response.status_code} {response.reason or ''}".strip(),
+                "code": response.status_code,
+                "duration": f"{time.monotonic() - record['started']:.6f}s",
+            },
+        }
+
+
+def dump_cassette(interactions: List[Dict[str, Any]]) -> str:
+    """go-vcr v2 YAML, with bodies as literal blocks so recordings stay readable."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def text(dumper: Any, value: str) -> Any:
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    Dumper.add_representer(str, text)
+    return "---\n" + yaml.dump({"version": 2, "interactions": interactions}, Dumper=Dumper,
+                               sort_keys=False, allow_unicode=True, width=1 << 20)
+
+
+def replay_adapter(path: str, strict: bool) -> ReplayAdapter:
+    return ReplayAdapter(Cassette.load(path), strict)
+
+
+def recording_adapter(secrets: List[str], retries: Optional[Any]) -> RecordingAdapter:
+    return RecordingAdapter(secrets, max_retries=retries)

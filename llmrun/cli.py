@@ -1,0 +1,113 @@
+"""The command line. Only click is imported here: `--help` and `--version` stay instant."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, List, Optional
+
+import click
+
+from llmrun import __version__
+
+#: click >= 8.2 raises this for a bare `llmrun`; older versions print help themselves.
+_NO_ARGS = getattr(click.exceptions, "NoArgsIsHelpError", ())
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, "-V", "--version", prog_name="llmrun",
+                      message="%(prog)s %(version)s")
+def cli() -> None:
+    """Run one LLM request with tools, end to end, from a shell, a pipe or a cron job."""
+
+
+def _tool_paths(ctx: click.Context, param: click.Parameter, value: Any) -> List[str]:
+    return list(value or ())
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("prompt", nargs=-1)
+@click.option("-m", "--model", metavar="ID", help="Model id sent as `model` [env LLMRUN_MODEL].")
+@click.option("-p", "--provider", metavar="NAME",
+              help="openai, openrouter, vercel, groq, xai, … or one from the config file "
+                   "[env LLMRUN_PROVIDER].")
+@click.option("--base-url", metavar="URL",
+              help="API root; requests go to URL/chat/completions [env LLMRUN_BASE_URL].")
+@click.option("-s", "--system", metavar="TEXT", help="System message, sent first.")
+@click.option("-t", "--tools", "tools", metavar="PATH", multiple=True, callback=_tool_paths,
+              help="Tool YAML file or folder; repeatable [env LLMRUN_TOOLS].")
+@click.option("--tool", "tool", metavar="NAME", multiple=True,
+              help="Offer only this tool; repeatable.")
+@click.option("--max-tokens", type=click.IntRange(min=1), metavar="N", help="Output limit.")
+@click.option("--temperature", type=click.FloatRange(min=0), metavar="F")
+@click.option("--reasoning-effort", type=click.Choice(["minimal", "low", "medium", "high"]),
+              help="Reasoning effort, in the provider's dialect.")
+@click.option("--max-steps", type=click.IntRange(min=1), default=10, show_default=True,
+              metavar="N", help="Most model calls in one run.")
+@click.option("--json", "json_", is_flag=True, help="Print one JSON object at the end.")
+@click.option("--stream/--no-stream", default=None,
+              help="Write the answer as it arrives [default: when stdout is a terminal].")
+@click.option("-q", "--quiet", is_flag=True, help="Nothing on stderr but errors.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Tool calls, results, reasoning and per-step usage on stderr.")
+@click.option("--yes", is_flag=True, help="Run tools marked confirm: true without asking.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=120,
+              show_default=True, metavar="SECONDS", help="Connect and read timeout.")
+@click.option("--retries", type=click.IntRange(min=0), default=2, show_default=True,
+              metavar="N", help="Retries for connection errors, 429 and 5xx.")
+@click.option("--record", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Write the run's HTTP traffic to a cassette.")
+@click.option("--replay", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Answer requests from a cassette instead of the network.")
+@click.option("--replay-strict", is_flag=True,
+              help="With --replay: fail when a request's messages differ from the recording.")
+@click.option("--no-stdin", is_flag=True, help="Do not read standard input.")
+def ask(prompt: tuple, json_: bool, **kwargs: Any) -> None:
+    """Ask PROMPT, run the tools the model calls, print the answer.
+
+    Standard input, when it is not a terminal, is appended to PROMPT after a blank line.
+    """
+    from llmrun.app import AskOptions, ask as run_ask
+
+    if kwargs.get("replay_strict") and not kwargs.get("replay"):
+        raise click.UsageError("--replay-strict needs --replay FILE")
+    sys.exit(run_ask(AskOptions(prompt=prompt, json=json_, **kwargs)))
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    """Entry point: click's usage errors become one `llmrun: error:` line and exit 2."""
+    try:
+        cli.main(args=argv, prog_name="llmrun", standalone_mode=False)
+    except _NO_ARGS as exc:
+        click.echo(exc.ctx.get_help(), err=True)
+        sys.exit(2)
+    except click.UsageError as exc:
+        path = exc.ctx.command_path if exc.ctx is not None else "llmrun"
+        hint = f" (see '{path} --help')"
+        click.echo(f"llmrun: error: {exc.format_message()}{hint}", err=True)
+        sys.exit(2)
+    except click.Abort:
+        click.echo("llmrun: error: interrupted", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+    except Exception as exc:  # a bug: one line, unless LLMRUN_DEBUG asks for the traceback
+        if os.environ.get("LLMRUN_DEBUG"):
+            raise
+        click.echo(f"llmrun: error: internal error: {type(exc).__name__}: {exc} "
+                   "(set LLMRUN_DEBUG=1 for a traceback and report it)", err=True)
+        sys.exit(1)
+    sys.exit(0)
+
+
+def _quiet_broken_pipe() -> None:
+    """The reader of stdout went away (`| head`): leave quietly, as Unix tools do."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except OSError:
+        pass
+    sys.exit(141)

@@ -1,0 +1,56 @@
+"""The errors llmrun reports, each carrying the exit code the contract gives it."""
+
+from __future__ import annotations
+
+
+class LlmrunError(Exception):
+    """An expected failure: reported as one `llmrun: error:` line, never a traceback."""
+
+    exit_code = 1
+    kind = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class UsageError(LlmrunError):
+    exit_code = 2
+    kind = "usage"
+
+
+class ConfigError(LlmrunError):
+    exit_code = 3
+    kind = "config"
+
+
+class APIError(LlmrunError):
+    """The server answered with an HTTP error status (after retries)."""
+
+    exit_code = 4
+    kind = "api"
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class StreamError(LlmrunError):
+    """Cannot connect, timed out, or the stream was cut, malformed or carried an error."""
+
+    exit_code = 5
+    kind = "stream"
+
+
+class MaxStepsError(LlmrunError):
+    exit_code = 6
+    kind = "max_steps"
+
+
+class Interrupted(LlmrunError):
+    exit_code = 130
+    kind = "interrupted"
+
+    def __init__(self, message: str, exit_code: int = 130) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -1,0 +1,105 @@
+"""Providers and their request dialects: the one place where providers differ.
+
+A *dialect* knows how a family of servers wants the optional parts of a request spelled
+(the output-token limit, reasoning effort, cost reporting). A *provider* is a base URL, the
+environment variable holding its key, a dialect and extra headers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional
+
+#: OpenAI reasoning models want `max_completion_tokens` (o1, o3, o4-mini, gpt-5 and later).
+_REASONING_MODEL = re.compile(r"^(o\d|gpt-[5-9])", re.IGNORECASE)
+
+
+class Dialect:
+    """A generic OpenAI-compatible server (llama.cpp, vLLM, Ollama, …)."""
+
+    name = "generic"
+
+    def __init__(self, token_field: Optional[str] = None) -> None:
+        self.token_field = token_field
+
+    def max_tokens_field(self, model: str) -> str:
+        return self.token_field or "max_tokens"
+
+    def reasoning(self, effort: str) -> Dict[str, Any]:
+        return {"reasoning_effort": effort}
+
+    def extras(self) -> Dict[str, Any]:
+        """Fields every request of this dialect carries."""
+        return {}
+
+
+class OpenAIDialect(Dialect):
+    """OpenAI and servers that mirror it (Azure, the Vercel AI Gateway, Groq, xAI …)."""
+
+    name = "openai"
+
+    def max_tokens_field(self, model: str) -> str:
+        if self.token_field:
+            return self.token_field
+        base = model.rsplit("/", 1)[-1]
+        return "max_completion_tokens" if _REASONING_MODEL.match(base) else "max_tokens"
+
+
+class OpenRouterDialect(OpenAIDialect):
+    name = "openrouter"
+
+    def reasoning(self, effort: str) -> Dict[str, Any]:
+        return {"reasoning": {"effort": effort}}
+
+    def extras(self) -> Dict[str, Any]:
+        return {"usage": {"include": True}}  # how OpenRouter is asked to report cost
+
+
+DIALECTS = {d.name: d for d in (Dialect, OpenAIDialect, OpenRouterDialect)}
+
+
+def make_dialect(name: str, token_field: Optional[str] = None) -> Dialect:
+    return DIALECTS[name](token_field)
+
+
+@dataclass
+class Provider:
+    name: str
+    base_url: str
+    api_key_env: Optional[str]  # None: the server needs no key
+    dialect: Dialect
+    headers: Dict[str, str] = field(default_factory=dict)
+
+
+#: name -> (base URL, key variable, dialect)
+PRESETS = {
+    "openai": ("https://api.openai.com/v1", "OPENAI_API_KEY", "openai"),
+    "openrouter": ("https://openrouter.ai/api/v1", "OPENROUTER_API_KEY", "openrouter"),
+    "vercel": ("https://ai-gateway.vercel.sh/v1", "AI_GATEWAY_API_KEY", "openai"),
+    "groq": ("https://api.groq.com/openai/v1", "GROQ_API_KEY", "openai"),
+    "xai": ("https://api.x.ai/v1", "XAI_API_KEY", "openai"),
+    "deepseek": ("https://api.deepseek.com/v1", "DEEPSEEK_API_KEY", "generic"),
+    "together": ("https://api.together.xyz/v1", "TOGETHER_API_KEY", "generic"),
+    "ollama": ("http://localhost:11434/v1", None, "generic"),
+    "llamacpp": ("http://localhost:8080/v1", None, "generic"),
+}
+
+#: The name a plain `--base-url` without `-p` runs under.
+GENERIC = "generic"
+
+
+def preset(name: str) -> Optional[Provider]:
+    entry = PRESETS.get(name)
+    if entry is None:
+        return None
+    base_url, key_env, dialect = entry
+    return Provider(name, base_url, key_env, make_dialect(dialect))
+
+
+def provider_for_url(url: str) -> Optional[str]:
+    """The preset whose API root a URL belongs to (used to read recorded cassettes)."""
+    for name, (base_url, _, _) in PRESETS.items():
+        if url.startswith(base_url):
+            return name
+    return None

@@ -1,0 +1,57 @@
+"""Token and cost accounting, summed over the steps of a run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, Optional
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    reasoning_tokens: int = 0
+    cached_tokens: int = 0
+    cost: Optional[float] = None
+
+    @classmethod
+    def from_api(cls, raw: Dict[str, Any]) -> "Usage":
+        """Read what the provider reported; fields it left out count as zero."""
+        prompt_details = raw.get("prompt_tokens_details") or {}
+        completion_details = raw.get("completion_tokens_details") or {}
+        cost = raw.get("cost")
+        prompt, completion = _int(raw.get("prompt_tokens")), _int(raw.get("completion_tokens"))
+        return cls(
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            total_tokens=_int(raw.get("total_tokens")) or prompt + completion,
+            reasoning_tokens=_int(completion_details.get("reasoning_tokens")),
+            cached_tokens=_int(prompt_details.get("cached_tokens")),
+            cost=float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool)
+            else None,
+        )
+
+    def __add__(self, other: "Usage") -> "Usage":
+        if self.cost is None and other.cost is None:
+            cost = None
+        else:
+            cost = round((self.cost or 0.0) + (other.cost or 0.0), 12)
+        return Usage(self.prompt_tokens + other.prompt_tokens,
+                     self.completion_tokens + other.completion_tokens,
+                     self.total_tokens + other.total_tokens,
+                     self.reasoning_tokens + other.reasoning_tokens,
+                     self.cached_tokens + other.cached_tokens,
+                     cost)
+
+    def as_dict(self) -> Dict[str, Any]:
+        return {"prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens,
+                "total_tokens": self.total_tokens,
+                "reasoning_tokens": self.reasoning_tokens,
+                "cached_tokens": self.cached_tokens,
+                "cost": self.cost}

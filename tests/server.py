@@ -1,0 +1,208 @@
+"""A real HTTP server on 127.0.0.1 for tests: it streams scripted or recorded SSE bodies,
+split at random byte boundaries, with delays and faults, and keeps every request it got."""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Dict, List, Optional, Union
+
+
+@dataclass
+class Reply:
+    """One scripted answer.
+
+    mode: "chunked" (Transfer-Encoding: chunked), "close" (no length, body ends when the
+    connection closes) or "length" (Content-Length).
+    """
+
+    body: Union[bytes, List[bytes]] = b""
+    status: int = 200
+    headers: Dict[str, str] = field(default_factory=lambda: {"Content-Type": "text/event-stream"})
+    mode: str = "chunked"
+    split: str = "random"  # "random" byte boundaries, "none" (one write), or "given" pieces
+    delay: float = 0.0  # seconds between pieces
+    cut_after: Optional[int] = None  # close the connection abruptly after N body bytes
+    reset: bool = False  # with cut_after: send a TCP RST instead of a clean close
+    stall: float = 0.0  # sleep this long after cut_after bytes instead of cutting
+    action: Optional[Callable[[Any], None]] = None  # custom handler(request_handler)
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    headers: Dict[str, str]
+    body: bytes
+    at: float
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class TestServer:
+    """Serves the queued replies in order; `requests` lists what arrived."""
+
+    def __init__(self, replies: Optional[List[Reply]] = None, seed: int = 0) -> None:
+        self.replies: List[Reply] = list(replies or [])
+        self.requests: List[Received] = []
+        self.rng = random.Random(seed)
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self._handle()
+
+            def do_POST(self) -> None:
+                self._handle()
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                with server._lock:
+                    server.requests.append(Received(self.command, self.path,
+                                                    dict(self.headers.items()), body,
+                                                    time.monotonic()))
+                    reply = server.replies.pop(0) if server.replies else Reply(
+                        b'{"error": {"message": "test server: no reply queued"}}', 599,
+                        {"Content-Type": "application/json"}, mode="length")
+                server._send(self, reply)
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                import sys
+
+                server.errors.append(sys.exc_info()[1])
+
+        self.errors: List[BaseException] = []  # exceptions inside handlers (client went away)
+        self.httpd = Server(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,),
+                                       daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self.httpd.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def __enter__(self) -> "TestServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def add(self, *replies: Reply) -> None:
+        with self._lock:
+            self.replies.extend(replies)
+
+    def bodies(self) -> List[Any]:
+        return [r.json() for r in self.requests]
+
+    # -- sending ---------------------------------------------------------------------------
+    def _pieces(self, reply: Reply) -> List[bytes]:
+        if isinstance(reply.body, list):
+            return list(reply.body)
+        data = reply.body
+        if reply.split == "none" or not data:
+            return [data] if data else []
+        pieces, i = [], 0
+        while i < len(data):
+            n = self.rng.randint(1, 64)
+            pieces.append(data[i:i + n])
+            i += n
+        return pieces
+
+    def _send(self, h: BaseHTTPRequestHandler, reply: Reply) -> None:
+        if reply.action is not None:
+            reply.action(h)
+            return
+        pieces = self._pieces(reply)
+        total = sum(len(p) for p in pieces)
+        h.send_response(reply.status)
+        for key, value in reply.headers.items():
+            h.send_header(key, value)
+        if reply.mode == "chunked":
+            h.send_header("Transfer-Encoding", "chunked")
+        elif reply.mode == "length":
+            h.send_header("Content-Length", str(total))
+        else:
+            h.send_header("Connection", "close")
+            h.close_connection = True
+        h.end_headers()
+        h.wfile.flush()
+        sent = 0
+        try:
+            for piece in pieces:
+                if reply.cut_after is not None and sent + len(piece) > reply.cut_after:
+                    piece = piece[:reply.cut_after - sent]
+                    self._write(h, reply, piece)
+                    if reply.stall:
+                        time.sleep(reply.stall)
+                    self._cut(h, reply)
+                    return
+                self._write(h, reply, piece)
+                sent += len(piece)
+                if reply.delay:
+                    time.sleep(reply.delay)
+            if reply.mode == "chunked":
+                h.wfile.write(b"0\r\n\r\n")
+                h.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            h.close_connection = True
+
+    @staticmethod
+    def _write(h: BaseHTTPRequestHandler, reply: Reply, piece: bytes) -> None:
+        if not piece:
+            return
+        if reply.mode == "chunked":
+            h.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+        else:
+            h.wfile.write(piece)
+        h.wfile.flush()
+
+    @staticmethod
+    def _cut(h: BaseHTTPRequestHandler, reply: Reply) -> None:
+        h.close_connection = True
+        sock = h.connection
+        if reply.reset:
+            import struct
+
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
+
+
+def sse(*chunks: Any, done: bool = True) -> bytes:
+    """An SSE body from chunk objects (dicts are JSON-encoded, bytes/str go as they are)."""
+    out = []
+    for chunk in chunks:
+        data = chunk if isinstance(chunk, (bytes, str)) else json.dumps(chunk)
+        if isinstance(data, bytes):
+            data = data.decode("utf-8")
+        out.append(f"data: {data}\n\n")
+    if done:
+        out.append("data: [DONE]\n\n")
+    return "".join(out).encode("utf-8")
