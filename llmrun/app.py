@@ -98,7 +98,7 @@ def _ask(o: AskOptions, renderer: Any, result: Any) -> None:
     finally:
         transport.close()
         if o.record:
-            transport.adapter.write(o.record)
+            transport.adapter.write(o.record, settings.provider.name)
 
 
 def _transport(o: AskOptions, settings: Any, cassette: Any) -> Any:

@@ -23,9 +23,11 @@ _WIRE_HEADERS = {"content-length", "content-encoding", "transfer-encoding"}
 
 
 class Cassette:
-    def __init__(self, path: str, interactions: List[Dict[str, Any]]) -> None:
+    def __init__(self, path: str, interactions: List[Dict[str, Any]],
+                 meta: Optional[Dict[str, Any]] = None) -> None:
         self.path = path
         self.interactions = interactions
+        self.meta = meta or {}  # our own `llmrun:` key; go-vcr ignores it
 
     @classmethod
     def load(cls, path: str) -> "Cassette":
@@ -46,7 +48,8 @@ class Cassette:
                 and isinstance(i.get("response"), dict) for i in interactions):
             raise ConfigError(f"cassette {path} has no go-vcr 'interactions' list of "
                               "request/response pairs")
-        return cls(path, interactions)
+        meta = data.get("llmrun")
+        return cls(path, interactions, meta if isinstance(meta, dict) else None)
 
     def hints(self) -> Dict[str, str]:
         """Provider, base URL and model of the first recorded request, to default to."""
@@ -57,8 +60,8 @@ class Cassette:
         request = self.interactions[0]["request"]
         url = str(request.get("url") or "")
         hints = {"base_url": url.rsplit("/chat/completions", 1)[0]}
-        name = provider_for_url(url)
-        if name:
+        name = self.meta.get("provider") or provider_for_url(url)
+        if isinstance(name, str) and name:
             hints["provider"] = name
         model = _json(request.get("body")).get("model")
         if isinstance(model, str):
@@ -176,9 +179,9 @@ class RecordingAdapter(HTTPAdapter):
                              "started": started})
         return response
 
-    def write(self, path: str) -> None:
+    def write(self, path: str, provider: Optional[str] = None) -> None:
         interactions = [self._interaction(i, r) for i, r in enumerate(self.records)]
-        text = dump_cassette(interactions)
+        text = dump_cassette(interactions, {"provider": provider} if provider else None)
         try:
             with open(path, "w", encoding="utf-8") as fh:
                 fh.write(text)
@@ -225,7 +228,8 @@ class RecordingAdapter(HTTPAdapter):
         }
 
 
-def dump_cassette(interactions: List[Dict[str, Any]]) -> str:
+def dump_cassette(interactions: List[Dict[str, Any]],
+                  meta: Optional[Dict[str, Any]] = None) -> str:
     """go-vcr v2 YAML, with bodies as literal blocks so recordings stay readable."""
     import yaml
 
@@ -237,13 +241,9 @@ def dump_cassette(interactions: List[Dict[str, Any]]) -> str:
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
     Dumper.add_representer(str, text)
-    return "---\n" + yaml.dump({"version": 2, "interactions": interactions}, Dumper=Dumper,
-                               sort_keys=False, allow_unicode=True, width=1 << 20)
+    document: Dict[str, Any] = {"version": 2, "interactions": interactions}
+    if meta:
+        document["llmrun"] = meta
+    return "---\n" + yaml.dump(document, Dumper=Dumper, sort_keys=False, allow_unicode=True,
+                               width=1 << 20)
 
-
-def replay_adapter(path: str, strict: bool) -> ReplayAdapter:
-    return ReplayAdapter(Cassette.load(path), strict)
-
-
-def recording_adapter(secrets: List[str], retries: Optional[Any]) -> RecordingAdapter:
-    return RecordingAdapter(secrets, max_retries=retries)

@@ -48,6 +48,8 @@ class Received:
 class TestServer:
     """Serves the queued replies in order; `requests` lists what arrived."""
 
+    __test__ = False  # not a test class, whatever its name
+
     def __init__(self, replies: Optional[List[Reply]] = None, seed: int = 0) -> None:
         self.replies: List[Reply] = list(replies or [])
         self.requests: List[Received] = []
