@@ -44,8 +44,18 @@ def load_yaml(text: str, path: str) -> Tuple[Any, Lines]:
         raise ConfigError(f"{path}:{line}: invalid YAML: {problem}")
     table: Dict[Tuple[Any, ...], int] = {}
     if node is not None:
-        _walk(node, (), table)
+        try:
+            _walk(node, (), table)
+        except DuplicateKey as dup:
+            raise ConfigError(f"{path}:{dup.line}: key '{dup.key}' appears twice in the same "
+                              "mapping")
     return data, Lines(table)
+
+
+class DuplicateKey(Exception):
+    def __init__(self, key: str, line: int) -> None:
+        super().__init__(key)
+        self.key, self.line = key, line
 
 
 def _walk(node: Any, path: Tuple[Any, ...], table: Dict[Tuple[Any, ...], int]) -> None:
@@ -55,6 +65,8 @@ def _walk(node: Any, path: Tuple[Any, ...], table: Dict[Tuple[Any, ...], int]) -
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = getattr(key_node, "value", None)
+            if path + (key,) in table and isinstance(key, str):
+                raise DuplicateKey(key, key_node.start_mark.line + 1)
             _walk(value_node, path + (key,), table)
             table[path + (key,)] = key_node.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):

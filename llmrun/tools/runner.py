@@ -1,17 +1,25 @@
-"""Running the tool calls a model asked for, one subprocess (or function call) each."""
+"""Carrying out the tool calls a model asked for.
+
+Every failure -- unknown tool, bad JSON, a schema violation, a refused confirmation, a crash,
+a timeout, too much output -- becomes an error result the model can read and act on; none of
+them stops the run. The calls of one step run concurrently; results come back in call order.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import signal
-import subprocess
+import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from llmrun.tools.spec import Tool
+
+STDERR_SHOWN = 2000  # characters of stderr's tail shown to the model on failure
 
 
 @dataclass
@@ -32,116 +40,241 @@ def _as_text(value: Any) -> str:
 _PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_-]+)\}")
 
 
-def substitute(argv: List[str], args: Dict[str, Any]) -> List[str]:
-    """Replace `{name}` in each argv element in one pass, so a value is never re-read as a
-    placeholder and never becomes more than the one element it stands in."""
-    def fill(match: "re.Match[str]") -> str:
-        key = match.group(1)
-        return _as_text(args[key]) if key in args else match.group(0)
+def substitute(argv: List[str], args: Dict[str, Any],
+               declared: Optional[Dict[str, Any]] = None) -> List[str]:
+    """Fill `{name}` placeholders in one pass, so a value is never re-read as a placeholder
+    and never becomes more than the one element it stands in.
 
-    return [_PLACEHOLDER.sub(fill, element) for element in argv]
+    Only names declared in `declared` (the schema's properties; all of `args` when None)
+    are placeholders, so braces in, say, an awk program stay as they are. A missing
+    argument takes the schema's default; with no default an element that is just the
+    placeholder is left out, and inside a longer element it becomes "".
+    """
+    names = set(args) if declared is None else set(declared)
+
+    def value(key: str) -> Optional[str]:
+        if key in args:
+            return _as_text(args[key])
+        spec = (declared or {}).get(key)
+        if isinstance(spec, dict) and "default" in spec:
+            return _as_text(spec["default"])
+        return None
+
+    out: List[str] = []
+    for element in argv:
+        whole = _PLACEHOLDER.fullmatch(element)
+        if whole and whole.group(1) in names and value(whole.group(1)) is None:
+            continue
+        out.append(_PLACEHOLDER.sub(
+            lambda m: (value(m.group(1)) or "") if m.group(1) in names else m.group(0),
+            element))
+    return out
 
 
-def tool_env(args: Dict[str, Any]) -> Dict[str, str]:
+def env_name(key: str) -> str:
+    """LLMRUN_ARG_<NAME>: upper-cased, anything but letters, digits and _ becomes _."""
+    return "LLMRUN_ARG_" + re.sub(r"[^A-Z0-9_]", "_", key.upper())
+
+
+def tool_env(args: Dict[str, Any], tool: Optional[Tool] = None) -> Dict[str, str]:
+    """llmrun's own environment plus the arguments (and where the tool file lives)."""
     env = dict(os.environ)
+    env.pop("LLMRUN_API_KEY", None)  # llmrun's own key is no tool's business
     env["LLMRUN_ARGS"] = json.dumps(args, ensure_ascii=False)
     for key, value in args.items():
-        env["LLMRUN_ARG_" + key.upper()] = _as_text(value)
+        env[env_name(key)] = _as_text(value)
+    if tool is not None:
+        env["LLMRUN_TOOL_NAME"] = tool.name
+        env["LLMRUN_TOOL_DIR"] = tool.folder
     return env
 
 
-def run_process(argv: List[str], env: Dict[str, str], timeout: float) -> str:
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env, start_new_session=True)
+def decode(data: bytes, cut: bool) -> str:
+    """UTF-8 with replacement; a cut output loses only its last, incomplete character."""
+    if not cut:
+        return data.decode("utf-8", "replace")
+    import codecs
+
+    return codecs.getincrementaldecoder("utf-8")("replace").decode(data, final=False)
+
+
+def cut_note(tool: Tool) -> str:
+    return (f"\n[llmrun: output cut: tool '{tool.name}' wrote more than its limit of "
+            f"{tool.max_output} bytes; only the first {tool.max_output} bytes are shown. "
+            "Ask for less output, e.g. a narrower query or range.]")
+
+
+def run_command(tool: Tool, args: Dict[str, Any]) -> ToolResult:
+    from llmrun.tools.process import run_process
+
+    if tool.kind == "command":
+        argv = substitute(tool.target, args,  # type: ignore[arg-type]
+                          tool.parameters.get("properties") or {})
+    else:
+        argv = ["sh", "-c", tool.target, tool.name]  # type: ignore[list-item]
     try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        raise ToolError(f"timed out after {timeout:g} s")
-    except BaseException:
-        _kill_group(proc)
-        raise
-    text = out.decode("utf-8", "replace").rstrip()
-    if proc.returncode != 0:
-        tail = err.decode("utf-8", "replace").strip()[-2000:]
-        raise ToolError(f"exit status {proc.returncode}" + (f": {tail}" if tail else ""))
-    return text
+        out = run_process(argv, tool_env(args, tool), tool.timeout, tool.max_output)
+    except FileNotFoundError:
+        raise ToolError(f"could not start: command {argv[0]!r} not found")
+    except UnicodeEncodeError:
+        raise ToolError("could not start: an argument holds text that cannot be passed to a "
+                        "command (a lone surrogate); send plain text")
+    except ValueError as exc:  # embedded NUL: no command can receive it
+        raise ToolError(f"could not start: {exc}; send the value without NUL characters")
+    except OSError as exc:
+        raise ToolError(f"could not start {argv[0]!r}: {exc.strerror or exc}")
+    text = decode(out.stdout, out.cut)
+    if out.timed_out:
+        return _failed(tool, f"timed out after {tool.timeout:g} s and was stopped, with "
+                       "every process it started", text, out.stderr_tail)
+    if out.cut:
+        return ToolResult(text + cut_note(tool), True)
+    if out.returncode != 0:
+        return _failed(tool, _exit_words(out.returncode), text, out.stderr_tail)
+    return ToolResult(text.rstrip(), False)
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def _exit_words(code: Optional[int]) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"was killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with status {code}"
+
+
+def _failed(tool: Tool, what: str, stdout: str, stderr: bytes) -> ToolResult:
+    parts = [f"error: tool '{tool.name}' {what}"]
+    tail = stderr.decode("utf-8", "replace").strip()[-STDERR_SHOWN:]
+    if tail:
+        parts.append(f"stderr (end):\n{tail}")
+    if stdout.strip():
+        parts.append(f"stdout:\n{stdout.rstrip()}")
+    return ToolResult("\n".join(parts), True)
+
+
+def run_python(tool: Tool, args: Dict[str, Any]) -> ToolResult:
+    from llmrun.tools import pyfunc
+
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.wait()
-
-
-def run_python(tool: Tool, args: Dict[str, Any]) -> str:
-    import importlib
-    import sys
-
-    module_name, func_name = tool.target.split(":")
-    if tool.folder not in sys.path:
-        sys.path.insert(0, tool.folder)
-    func = getattr(importlib.import_module(module_name), func_name)
-    value = func(**args)
-    if value is None:
-        return ""
-    return _as_text(value)
+        text = pyfunc.call(tool.target, tool.folder, args, tool.timeout)  # type: ignore[arg-type]
+    except pyfunc.PythonToolError as exc:
+        raise ToolError(str(exc))
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) > tool.max_output:
+        return ToolResult(decode(data[:tool.max_output], True) + cut_note(tool), True)
+    return ToolResult(text, False)
 
 
 def run_tool(tool: Tool, args: Dict[str, Any]) -> ToolResult:
+    """Run one tool with already checked arguments; never raises for the tool's failures."""
     start = time.monotonic()
     try:
-        if tool.kind == "command":
-            text = run_process(substitute(tool.target, args), tool_env(args), tool.timeout)
-        elif tool.kind == "shell":
-            text = run_process(["sh", "-c", tool.target], tool_env(args), tool.timeout)
+        if tool.kind == "python":
+            result = run_python(tool, args)
         else:
-            text = run_python(tool, args)
-        return ToolResult(text, False, time.monotonic() - start)
+            result = run_command(tool, args)
     except ToolError as exc:
-        return ToolResult(f"error: tool {tool.name} failed: {exc}", True,
-                          time.monotonic() - start)
-    except Exception as exc:  # a tool's own failure is the model's to see, not a crash
-        return ToolResult(f"error: tool {tool.name} raised {type(exc).__name__}: {exc}", True,
-                          time.monotonic() - start)
+        result = ToolResult(f"error: tool '{tool.name}' {exc}", True)
+    result.duration = time.monotonic() - start
+    return result
+
+
+Job = Tuple[Tool, Dict[str, Any]]
 
 
 class Toolbox:
     """The tools offered in one run, and how their calls are carried out."""
 
-    def __init__(self, tools: List[Tool]) -> None:
+    def __init__(self, tools: List[Tool], yes: bool = False,
+                 ask: Optional[Callable[[Tool, Dict[str, Any]], Optional[bool]]] = None
+                 ) -> None:
         self.tools = {t.name: t for t in tools}
+        self.yes = yes
+        self.ask = ask  # how to confirm; the terminal by default
+
+    @staticmethod
+    def redact(result: ToolResult) -> ToolResult:
+        """A tool that prints its environment must not hand the API key to the output."""
+        from llmrun.transport_errors import redact
+
+        result.content = redact(result.content)
+        return result
 
     def schemas(self) -> List[Dict[str, Any]]:
         return [t.schema() for t in self.tools.values()]
 
-    def run_call(self, name: str, arguments: str) -> ToolResult:
+    def prepare(self, name: str, arguments: str) -> Union[ToolResult, Job]:
+        """Everything before running: find the tool, parse and check the arguments, and
+        confirm. Returns the job, or the error result the model gets instead."""
+        from llmrun.tools.validate import ArgumentError, check_arguments, parse_arguments
+
         tool = self.tools.get(name)
         if tool is None:
             known = ", ".join(self.tools) or "none"
-            return ToolResult(f"error: there is no tool named {name!r} (available: {known})",
-                              True)
+            return ToolResult(f"error: there is no tool named {name!r}; the available tools "
+                              f"are: {known}. Call one of those by its exact name.", True)
         try:
-            args = json.loads(arguments) if arguments.strip() else {}
-        except ValueError as exc:
-            return ToolResult(f"error: the arguments are not valid JSON ({exc}); send a JSON "
-                              "object", True)
-        if not isinstance(args, dict):
-            return ToolResult("error: the arguments must be a JSON object", True)
-        return run_tool(tool, args)
+            args = parse_arguments(name, arguments)
+            check_arguments(tool, args)
+        except ArgumentError as exc:
+            return ToolResult(f"error: {exc}", True)
+        except Exception as exc:  # e.g. a $ref jsonschema cannot resolve
+            return ToolResult(f"error: the arguments for tool '{name}' could not be checked "
+                              f"({type(exc).__name__}: {exc})", True)
+        refusal = self._confirm(tool, args)
+        return refusal if refusal is not None else (tool, args)
+
+    def _confirm(self, tool: Tool, args: Dict[str, Any]) -> Optional[ToolResult]:
+        if not tool.confirm or self.yes:
+            return None
+        from llmrun.tools.confirm import ask_terminal, refusal
+
+        answer = (self.ask or ask_terminal)(tool, args)
+        return None if answer else ToolResult(refusal(tool, answer), True)
+
+    def run_call(self, name: str, arguments: str) -> ToolResult:
+        """One call, start to finish (used by `llmrun tools run`)."""
+        job = self.prepare(name, arguments)
+        return self.redact(job if isinstance(job, ToolResult) else run_tool(*job))
 
     def run_calls(self, calls: List[Any],
                   on_start: Optional[Callable[[Any], None]] = None,
                   on_done: Optional[Callable[[Any, ToolResult], None]] = None
                   ) -> List[ToolResult]:
-        results = []
-        for call in calls:
-            if on_start:
-                on_start(call)
-            result = self.run_call(call.name, call.arguments)
-            if on_done:
-                on_done(call, result)
-            results.append(result)
-        return results
+        """Run one step's calls concurrently (each in a thread); results in call order.
+        Callbacks run in the calling thread: on_done in the order calls finish."""
+        from llmrun.tools.process import stop_all
+
+        done: "queue.Queue[Tuple[int, ToolResult]]" = queue.Queue()
+        results: List[Optional[ToolResult]] = [None] * len(calls)
+        try:
+            jobs = []
+            for i, call in enumerate(calls):  # asks in call order, before anything runs
+                if on_start:
+                    on_start(call)
+                jobs.append(self.prepare(call.name, call.arguments))
+            for i, job in enumerate(jobs):
+                if isinstance(job, ToolResult):
+                    done.put((i, job))
+                else:
+                    threading.Thread(target=_work, args=(i, job, done), daemon=True,
+                                     name=f"llmrun-tool-{i}").start()
+            for _ in calls:
+                i, result = done.get()
+                results[i] = result = self.redact(result)
+                if on_done:
+                    on_done(calls[i], result)
+        except BaseException:  # Ctrl-C, SIGTERM: no tool outlives llmrun
+            stop_all()
+            raise
+        return [r for r in results if r is not None]
+
+
+def _work(i: int, job: Job, done: "queue.Queue[Tuple[int, ToolResult]]") -> None:
+    try:
+        result = run_tool(*job)
+    except BaseException as exc:  # a bug here must not leave the run waiting forever
+        result = ToolResult(f"error: tool '{job[0].name}' failed inside llmrun: "
+                            f"{type(exc).__name__}: {exc}", True)
+    done.put((i, result))

@@ -1,18 +1,24 @@
-"""Tool definitions: reading and checking tool YAML files."""
+"""Tool definitions: reading and checking tool YAML files.
+
+Every problem names the file and the line it stands on (a ConfigError, exit 3), so a tool
+author can jump straight to it.
+"""
 
 from __future__ import annotations
 
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 from llmrun.errors import ConfigError
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _KINDS = ("command", "shell", "python")
-_KEYS = {"name", "description", "parameters", "timeout", "confirm", *_KINDS}
+_KEYS = {"name", "description", "parameters", "timeout", "confirm", "max_output", *_KINDS}
 DEFAULT_TIMEOUT = 60.0
+DEFAULT_MAX_OUTPUT = 64 * 1024
+_EMPTY_PARAMETERS: Dict[str, Any] = {"type": "object", "properties": {}}
 
 
 @dataclass
@@ -27,12 +33,37 @@ class Tool:
     source: str = ""  # file it came from
     line: int = 1
     folder: str = field(default=".", repr=False)
+    max_output: int = DEFAULT_MAX_OUTPUT  # bytes of result text before it is cut
+    simple_schema: bool = field(default=True, init=False, repr=False)
+    target_line: int = 0  # line of the command/shell/python key, for `tools check`
+    _validator: Any = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        from llmrun.tools.schema import is_simple
+
+        self.simple_schema = is_simple(self.parameters)  # else jsonschema checks calls
 
     def schema(self) -> Dict[str, Any]:
         """The tool as the API wants it; `parameters` goes out unchanged."""
         return {"type": "function",
                 "function": {"name": self.name, "description": self.description,
                              "parameters": self.parameters}}
+
+    def validator(self) -> Any:
+        """A jsonschema validator, built on first use (only schemas outside the fast subset)."""
+        if self._validator is None:
+            from llmrun.tools.validate import make_validator
+
+            self._validator = make_validator(self.parameters)
+        return self._validator
+
+    @property
+    def where(self) -> str:
+        return f"{self.source}:{self.line}"
+
+    @property
+    def target_where(self) -> str:
+        return f"{self.source}:{self.target_line or self.line}"
 
 
 def tool_files(paths: Iterable[str]) -> List[str]:
@@ -41,27 +72,23 @@ def tool_files(paths: Iterable[str]) -> List[str]:
     for raw in paths:
         path = os.path.expanduser(raw)
         if os.path.isdir(path):
-            names = sorted(n for n in os.listdir(path) if n.endswith((".yaml", ".yml")))
+            names = sorted(n for n in os.listdir(path)
+                           if n.endswith((".yaml", ".yml")) and not n.startswith("."))
             files.extend(os.path.join(path, n) for n in names)
         elif os.path.isfile(path):
             files.append(path)
         else:
-            raise ConfigError(f"tool path {raw} does not exist")
+            raise ConfigError(f"tool path {raw} does not exist (give a tool YAML file or a "
+                              "folder of them)")
     return files
 
 
 def load_tools(paths: Iterable[str], only: Optional[Iterable[str]] = None) -> List[Tool]:
     """Load every tool under `paths`; `only` keeps just the named ones (all must exist)."""
     tools: List[Tool] = []
-    seen: Dict[str, Tool] = {}
     for path in tool_files(paths):
-        for tool in load_file(path):
-            if tool.name in seen:
-                first = seen[tool.name]
-                raise ConfigError(f"{tool.source}:{tool.line}: tool '{tool.name}' is defined "
-                                  f"twice (first at {first.source}:{first.line})")
-            seen[tool.name] = tool
-            tools.append(tool)
+        tools.extend(load_file(path))
+    seen = unique_names(tools)
     if only:
         wanted = list(dict.fromkeys(only))
         missing = [n for n in wanted if n not in seen]
@@ -72,7 +99,20 @@ def load_tools(paths: Iterable[str], only: Optional[Iterable[str]] = None) -> Li
     return tools
 
 
+def unique_names(tools: List[Tool]) -> Dict[str, Tool]:
+    """Tools by name; a name defined twice is an error naming both places."""
+    seen: Dict[str, Tool] = {}
+    for tool in tools:
+        first = seen.get(tool.name)
+        if first is not None:
+            raise ConfigError(f"{tool.where}: tool '{tool.name}' is defined twice (first at "
+                              f"{first.where}); rename one or drop a -t path")
+        seen[tool.name] = tool
+    return seen
+
+
 def load_file(path: str) -> List[Tool]:
+    """The tools of one YAML file: one tool mapping, or `tools:` with a list of them."""
     from llmrun.yamlfile import load_yaml
 
     try:
@@ -81,53 +121,109 @@ def load_file(path: str) -> List[Tool]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read tool file {path}: {exc}")
     data, lines = load_yaml(text, path)
-    if isinstance(data, dict) and "tools" in data and set(data) == {"tools"}:
+    folder = os.path.dirname(os.path.abspath(path))
+    if isinstance(data, dict) and "tools" in data:
+        extra = sorted(str(k) for k in data if k != "tools")
+        if extra:
+            raise ConfigError(f"{path}:{lines.at(extra[0])}: a file with 'tools:' holds only "
+                              f"that list; move '{extra[0]}' into one of its tools")
         entries = data["tools"]
-        if not isinstance(entries, list):
+        if not isinstance(entries, list) or not entries:
             raise ConfigError(f"{path}:{lines.at('tools')}: 'tools' must be a list of tools")
-        return [_parse(e, path, lines.at("tools", i), os.path.dirname(os.path.abspath(path)))
-                for i, e in enumerate(entries)]
-    return [_parse(data, path, lines.root, os.path.dirname(os.path.abspath(path)))]
+        tools = [_parse(e, _Where(path, lines, ("tools", i)), folder)
+                 for i, e in enumerate(entries)]
+        unique_names(tools)
+        return tools
+    return [_parse(data, _Where(path, lines, ()), folder)]
 
 
-def _parse(entry: Any, path: str, line: int, folder: str) -> Tool:
-    def fail(problem: str) -> ConfigError:
-        return ConfigError(f"{path}:{line}: {problem}")
+@dataclass
+class _Where:
+    """Where a tool entry sits, to turn a key path into `file:line: problem`."""
 
+    path: str
+    lines: Any
+    base: Tuple[Any, ...]
+
+    def fail(self, problem: str, *keys: Any) -> ConfigError:
+        return ConfigError(f"{self.path}:{self.lines.at(*self.base, *keys)}: {problem}")
+
+
+def _parse(entry: Any, at: _Where, folder: str) -> Tool:
     if not isinstance(entry, dict):
-        raise fail("a tool must be a mapping with name, description, parameters and one of "
-                   "command, shell or python")
-    unknown = sorted(set(entry) - _KEYS)
+        raise at.fail("a tool must be a mapping with name, description, parameters and one "
+                      "of command, shell or python")
+    unknown = sorted(str(k) for k in entry if k not in _KEYS)
     if unknown:
-        raise fail(f"unknown key '{unknown[0]}' (known: {', '.join(sorted(_KEYS))})")
+        raise at.fail(f"unknown key '{unknown[0]}' (known: {', '.join(sorted(_KEYS))})",
+                      unknown[0])
     name = entry.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
-        raise fail(f"tool name {name!r} must be 1-64 letters, digits, _ or -")
+        raise at.fail(f"tool name {name!r} must be 1-64 letters, digits, _ or -", "name")
     kinds = [k for k in _KINDS if k in entry]
     if len(kinds) != 1:
-        raise fail(f"tool '{name}' needs exactly one of command, shell or python")
+        raise at.fail(f"tool '{name}' needs exactly one of command, shell or python"
+                      + (f" (it has {' and '.join(kinds)})" if kinds else ""),
+                      *(kinds[1:2] or ["name"]))
     kind = kinds[0]
-    target = entry[kind]
+    target = _target(kind, entry[kind], lambda p: at.fail(f"tool '{name}': {p}", kind))
+    parameters = _parameters(entry, name, at)
+    return Tool(name, _description(entry, name, at), parameters, kind, target,
+                _number(entry, "timeout", DEFAULT_TIMEOUT, name, at), _confirm(entry, name, at),
+                at.path, at.lines.at(*at.base), folder,
+                int(_number(entry, "max_output", DEFAULT_MAX_OUTPUT, name, at)),
+                at.lines.at(*at.base, kind))
+
+
+def _target(kind: str, value: Any, fail: Callable[[str], ConfigError]) -> Union[List[str], str]:
     if kind == "command":
-        if isinstance(target, str) or not isinstance(target, list) or not target \
-                or not all(isinstance(a, (str, int, float)) for a in target):
-            raise fail(f"tool '{name}': command must be a non-empty list of strings (argv)")
-        target = [str(a) for a in target]
-    elif not isinstance(target, str) or not target.strip():
-        raise fail(f"tool '{name}': {kind} must be a non-empty string")
-    elif kind == "python" and not re.match(r"^[\w.]+:\w+$", target):
-        raise fail(f"tool '{name}': python must look like module:function")
-    parameters = entry.get("parameters", {"type": "object", "properties": {}})
-    if not isinstance(parameters, dict) or parameters.get("type", "object") != "object":
-        raise fail(f"tool '{name}': parameters must be a JSON Schema of type object")
-    timeout = entry.get("timeout", DEFAULT_TIMEOUT)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise fail(f"tool '{name}': timeout must be a positive number of seconds")
+        flags = [a for a in value if isinstance(a, bool)] if isinstance(value, list) else []
+        if flags:
+            raise fail(f"command element {str(flags[0]).lower()} is a YAML boolean (from "
+                       "yes/no/on/off/true/false): quote it, e.g. \"yes\"")
+        if not isinstance(value, list) or not value or not all(
+                isinstance(a, (str, int, float)) and not isinstance(a, bool) for a in value):
+            raise fail("command must be a non-empty list of strings (argv, no shell); use "
+                       "shell: for a shell snippet")
+        return [str(a) for a in value]
+    if not isinstance(value, str) or not value.strip():
+        raise fail(f"{kind} must be a non-empty string")
+    if kind == "python" and not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", value.strip()):
+        raise fail("python must look like module:function (for example weather_impl:lookup)")
+    return value.strip() if kind == "python" else value
+
+
+def _parameters(entry: Dict[str, Any], name: str, at: _Where) -> Dict[str, Any]:
+    from llmrun.tools.validate import schema_problem
+
+    if "parameters" not in entry:
+        return dict(_EMPTY_PARAMETERS)
+    parameters = entry["parameters"]
+    problem = schema_problem(parameters)
+    if problem is not None:
+        inner, message = problem
+        raise at.fail(f"tool '{name}': {message}", "parameters", *inner)
+    return parameters
+
+
+def _number(entry: Dict[str, Any], key: str, default: float, name: str, at: _Where) -> float:
+    value = entry.get(key, default)
+    kinds = (int, float) if key == "timeout" else int
+    if isinstance(value, bool) or not isinstance(value, kinds) or not 0 < value < 1e9:
+        unit = "seconds" if key == "timeout" else "bytes (a whole number)"
+        raise at.fail(f"tool '{name}': {key} must be a positive number of {unit}", key)
+    return float(value)
+
+
+def _confirm(entry: Dict[str, Any], name: str, at: _Where) -> bool:
     confirm = entry.get("confirm", False)
     if not isinstance(confirm, bool):
-        raise fail(f"tool '{name}': confirm must be true or false")
+        raise at.fail(f"tool '{name}': confirm must be true or false", "confirm")
+    return confirm
+
+
+def _description(entry: Dict[str, Any], name: str, at: _Where) -> str:
     description = entry.get("description", "")
     if not isinstance(description, str):
-        raise fail(f"tool '{name}': description must be a string")
-    return Tool(name, description, parameters, kind, target, float(timeout), confirm,
-                path, line, folder)
+        raise at.fail(f"tool '{name}': description must be a string", "description")
+    return description

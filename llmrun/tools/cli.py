@@ -1,0 +1,131 @@
+"""`llmrun tools list | check | run`: help for tool authors.
+
+Only click is imported at the top: `llmrun --help` lists this group without loading YAML,
+jsonschema or subprocess machinery.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Any, Callable, List, Sequence, Tuple
+
+import click
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+_paths_option = click.option(
+    "-t", "--tools", "paths", metavar="PATH", multiple=True,
+    help="Tool YAML file or folder; repeatable [default: LLMRUN_TOOLS, then the config "
+         "file's tools].")
+
+
+def _reports_errors(func: Callable[..., None]) -> Callable[..., None]:
+    """An LlmrunError becomes one `llmrun: error:` line and its exit code."""
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        from llmrun.errors import LlmrunError
+
+        try:
+            func(*args, **kwargs)
+        except LlmrunError as exc:
+            click.echo(f"llmrun: error: {exc.message}", err=True)
+            sys.exit(exc.exit_code)
+    return wrapper
+
+
+def default_paths(given: Sequence[str]) -> List[str]:
+    """-t paths, else LLMRUN_TOOLS (os.pathsep-separated), else the config file's `tools`."""
+    import os
+
+    from llmrun.config import env, load_config
+    from llmrun.errors import UsageError
+
+    paths = list(given)
+    if not paths:
+        from_env = env("LLMRUN_TOOLS")
+        paths = [p for p in from_env.split(os.pathsep) if p] if from_env else \
+            list(load_config().tools)
+    if not paths:
+        raise UsageError("no tool files: give -t FILE|DIR, or set LLMRUN_TOOLS")
+    return paths
+
+
+@click.group(context_settings=CONTEXT)
+def tools() -> None:
+    """List, check and try out tool definitions."""
+
+
+@tools.command("list", context_settings=CONTEXT)
+@_paths_option
+@click.option("--json", "json_", is_flag=True, help="One JSON array of the tool schemas.")
+@_reports_errors
+def list_tools(paths: Tuple[str, ...], json_: bool) -> None:
+    """List the tools the model would be offered."""
+    from llmrun.tools.spec import load_tools
+
+    loaded = load_tools(default_paths(paths))
+    if json_:
+        import json
+
+        click.echo(json.dumps([t.schema() for t in loaded], indent=2, ensure_ascii=False))
+        return
+    width = max((len(t.name) for t in loaded), default=4)
+    for t in loaded:
+        summary = " ".join(t.description.split())
+        summary = summary if len(summary) <= 72 else summary[:71].rstrip() + "…"
+        flags = " (confirm)" if t.confirm else ""
+        click.echo(f"{t.name:<{width}}  {t.kind:<7}  {summary}{flags}  [{t.where}]")
+
+
+@tools.command(context_settings=CONTEXT)
+@click.argument("files", nargs=-1, metavar="[PATH]...")
+@_paths_option
+@_reports_errors
+def check(files: Tuple[str, ...], paths: Tuple[str, ...]) -> None:
+    """Check tool files: YAML, keys, schemas, names, Python imports.
+
+    Every problem is printed with its file and line; any problem exits 3.
+    """
+    from llmrun.tools.checks import check_paths
+
+    report = check_paths(default_paths(files + paths))
+    for warning in report.warnings:
+        click.echo(f"llmrun: warning: {warning}", err=True)
+    for problem in report.problems:
+        click.echo(f"llmrun: error: {problem}", err=True)
+    if report.problems:
+        sys.exit(3)
+    click.echo(f"ok: {len(report.tools)} tools in {report.files} files "
+               f"({', '.join(t.name for t in report.tools)})")
+
+
+#: `tools run`: the tool's result is an error result (1 stays reserved for llmrun's own bugs).
+TOOL_ERROR_EXIT = 7
+
+
+@tools.command(context_settings=CONTEXT)
+@click.argument("name")
+@click.argument("arguments", default="{}", metavar="[JSON]")
+@_paths_option
+@click.option("--yes", is_flag=True, help="Run a confirm: true tool without asking.")
+@_reports_errors
+def run(name: str, arguments: str, paths: Tuple[str, ...], yes: bool) -> None:
+    """Run tool NAME with JSON arguments, exactly as for a model; print its result.
+
+    Exits 7 when the result is an error result (the text the model would see is still
+    printed on stdout).
+    """
+    from llmrun.errors import ConfigError
+    from llmrun.tools.runner import Toolbox
+    from llmrun.tools.spec import load_tools
+
+    loaded = {t.name: t for t in load_tools(default_paths(paths))}
+    if name not in loaded:
+        raise ConfigError(f"no tool named '{name}' (loaded: {', '.join(loaded) or 'none'})")
+    result = Toolbox([loaded[name]], yes=yes).run_call(name, arguments)
+    click.echo(result.content)
+    if result.is_error:
+        click.echo(f"llmrun: error: tool '{name}' returned an error result "
+                   f"({result.duration:.2f} s)", err=True)
+        sys.exit(TOOL_ERROR_EXIT)

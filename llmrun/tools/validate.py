@@ -1,0 +1,84 @@
+"""Checking what a model sends before anything runs, and what a tool author declares.
+
+Messages are written for the model: they say what was wrong and what to send instead.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, List, Optional, Tuple
+
+from llmrun.tools import schema as fast
+
+
+class ArgumentError(Exception):
+    """The call cannot run as sent; the message goes back to the model."""
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_arguments(tool_name: str, text: str) -> Dict[str, Any]:
+    """The arguments string as streamed -> a dict; strict JSON (no NaN), an object."""
+    if not text.strip():
+        return {}
+    try:
+        value = json.loads(text, parse_constant=_no_constants)
+    except (ValueError, RecursionError) as exc:
+        raise ArgumentError(f"the arguments for tool '{tool_name}' are not valid JSON "
+                            f"({exc}); send one JSON object that matches the tool's "
+                            "parameters")
+    if not isinstance(value, dict):
+        raise ArgumentError(f"the arguments for tool '{tool_name}' must be a JSON object "
+                            f"(got {type(value).__name__}: {text[:80]})")
+    return value
+
+
+def check_arguments(tool: Any, args: Dict[str, Any]) -> None:
+    """Raise ArgumentError listing how `args` break the tool's parameters schema."""
+    if tool.simple_schema:
+        problems = fast.errors(tool.parameters, args)
+    else:
+        problems = _jsonschema_errors(tool, args)
+    if problems:
+        shown = "; ".join(problems[:5]) + ("; …" if len(problems) > 5 else "")
+        raise ArgumentError(f"the arguments for tool '{tool.name}' do not match its "
+                            f"parameters schema: {shown}. Fix them and call the tool again")
+
+
+def _jsonschema_errors(tool: Any, args: Dict[str, Any]) -> List[str]:
+    validator = tool.validator()
+    found = sorted(validator.iter_errors(args), key=lambda e: list(map(str, e.path)))
+    out = []
+    for error in found:
+        where = ".".join(str(p) for p in error.path)
+        out.append(f"at {where}: {error.message}" if where else error.message)
+    return out
+
+
+def make_validator(parameters: Dict[str, Any]) -> Any:
+    """A jsonschema validator for schemas outside the fast subset ($schema respected)."""
+    from jsonschema.validators import Draft202012Validator, validator_for
+
+    cls = validator_for(parameters, default=Draft202012Validator)
+    return cls(parameters)
+
+
+def schema_problem(parameters: Any) -> Optional[Tuple[Tuple[Any, ...], str]]:
+    """None when `parameters` is a usable schema for a tool, else (path inside it, problem)."""
+    if not isinstance(parameters, dict):
+        return (), "parameters must be a JSON Schema mapping with type: object"
+    if parameters.get("type") != "object":
+        return ("type",), "parameters must be a JSON Schema with type: object"
+    if fast.is_simple(parameters):
+        return None
+    from jsonschema.exceptions import SchemaError
+    from jsonschema.validators import Draft202012Validator, validator_for
+
+    cls = validator_for(parameters, default=Draft202012Validator)
+    try:
+        cls.check_schema(parameters)
+    except SchemaError as exc:
+        return tuple(exc.path), f"parameters is not a valid JSON Schema: {exc.message}"
+    return None

@@ -1,0 +1,93 @@
+"""`confirm: true`: asked on the terminal (a real pty here), approved by --yes, refused
+without a terminal -- and the model is told."""
+
+import fcntl
+import json
+import os
+import select
+import subprocess
+import sys
+import termios
+import time
+
+import pytest
+
+from llmrun.tools.confirm import question, safe
+from llmrun.tools.spec import load_file
+
+
+@pytest.fixture
+def danger(tmp_path):
+    marker = tmp_path / "ran"
+    (tmp_path / "danger.yaml").write_text(f"""
+name: danger
+description: leaves a mark
+parameters: {{type: object, properties: {{what: {{type: string}}}}}}
+command: [touch, "{marker}"]
+confirm: true
+""")
+    return tmp_path, marker
+
+
+def llmrun(*args, **kw):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMRUN_")}
+    return subprocess.Popen([sys.executable, "-m", "llmrun", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+
+def test_without_a_terminal_it_is_refused(danger):
+    folder, marker = danger
+    proc = llmrun("tools", "run", "-t", str(folder), "danger", "{}", start_new_session=True)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 7
+    assert b"no terminal to ask on" in out and b"--yes" in out
+    assert not marker.exists()
+
+
+def test_yes_approves(danger):
+    folder, marker = danger
+    proc = llmrun("tools", "run", "-t", str(folder), "--yes", "danger", "{}",
+                  start_new_session=True)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 0 and marker.exists()
+
+
+def _on_a_pty(folder, answer):
+    master, slave = os.openpty()
+    proc = llmrun("tools", "run", "-t", str(folder), "danger", '{"what": "\\u001b[2Jx"}',
+                  stdin=slave, start_new_session=True,
+                  preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+    os.close(slave)
+    shown = b""
+    deadline = time.monotonic() + 30
+    while b"[y/N]" not in shown and time.monotonic() < deadline:
+        if select.select([master], [], [], 0.5)[0]:
+            shown += os.read(master, 4096)
+    os.write(master, answer)
+    out, _ = proc.communicate(timeout=30)
+    os.close(master)
+    return proc.returncode, shown.decode(), out.decode()
+
+
+def test_the_terminal_is_asked_and_a_yes_runs_it(danger):
+    folder, marker = danger
+    code, shown, out = _on_a_pty(folder, b"y\n")
+    assert "tool 'danger'" in shown and "touch" in shown
+    assert "[2Jx" in shown and "\x1b" not in shown  # an escape cannot clear the screen
+    assert code == 0 and marker.exists()
+
+
+def test_the_terminal_is_asked_and_a_no_refuses(danger):
+    folder, marker = danger
+    code, _, out = _on_a_pty(folder, b"n\n")
+    assert code == 7 and "the user declined" in out and not marker.exists()
+
+
+def test_question_shows_tool_arguments_and_argv(danger):
+    folder, _ = danger
+    tool = load_file(str(folder / "danger.yaml"))[0]
+    text = question(tool, {"what": "a\u202eb"})
+    assert "danger.yaml:2" in text and '"what": "a\\u202eb"' in text
+    assert f"touch {folder}/ran" in text
+    assert safe("tab\there") == "tab\\x09here"
+    assert json.loads(safe(json.dumps({"k": "é"}, ensure_ascii=False))) == {"k": "é"}
