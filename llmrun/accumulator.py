@@ -40,9 +40,13 @@ class StepAccumulator:
     """Feed it each parsed chunk with `add`; `finish` returns the Step."""
 
     def __init__(self, on_text: Optional[Callable[[str], None]] = None,
-                 on_reasoning: Optional[Callable[[str], None]] = None) -> None:
+                 on_reasoning: Optional[Callable[[str], None]] = None,
+                 on_batch: Optional[Callable[[], None]] = None) -> None:
         self.on_text = on_text
         self.on_reasoning = on_reasoning
+        #: Called by the stream reader once the events of one network read are added: the
+        #: renderer flushes there, one write per read instead of one per delta.
+        self.on_batch = on_batch
         self.finish_reason: Optional[str] = None
         self.model: Optional[str] = None
         self._text: List[str] = []
@@ -55,24 +59,25 @@ class StepAccumulator:
     # -- feeding ----------------------------------------------------------------------------
     def add(self, chunk: Dict[str, Any]) -> None:
         model = chunk.get("model")
-        if model:
+        if model and isinstance(model, str):
             self.model = model
         usage = chunk.get("usage")
-        if usage:
+        if usage and isinstance(usage, dict):
             self._usage = usage
         choices = chunk.get("choices")
-        if not choices:
+        if not choices or not isinstance(choices, list):  # odd shapes are ignored, not fatal
             return
         choice = choices[0]
-        if choice.get("index", 0) != 0:
-            choice = next((c for c in choices if c.get("index", 0) == 0), None)
+        if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+            choice = next((c for c in choices if isinstance(c, dict) and c.get("index", 0) == 0),
+                          None)
             if choice is None:
                 return
         reason = choice.get("finish_reason")
-        if reason:
+        if reason and isinstance(reason, str):
             self.finish_reason = reason
         delta = choice.get("delta") or choice.get("message")
-        if delta:
+        if delta and isinstance(delta, dict):
             self._add_delta(delta)
 
     def _add_delta(self, delta: Dict[str, Any]) -> None:
@@ -106,7 +111,8 @@ class StepAccumulator:
             block = self._detail_block(part)
             for key, value in part.items():
                 if key in _CONCAT_FIELDS and isinstance(value, str):
-                    block[key] = block.get(key, "") + value
+                    before = block.get(key)
+                    block[key] = (before if isinstance(before, str) else "") + value
                     if key != "data":
                         texts.append(value)
                 elif value not in (None, "") or key not in block:
@@ -129,7 +135,11 @@ class StepAccumulator:
 
     def _add_call(self, delta: Dict[str, Any]) -> None:
         call_id = delta.get("id")
+        if not isinstance(call_id, str):
+            call_id = None
         index = delta.get("index")
+        if isinstance(index, (list, dict)):  # unhashable: treat as missing
+            index = None
         if index is None:  # defensive: a new call if it has an id, else the current one
             index = ("new", len(self._calls)) if call_id or not self._calls else self._last_key
         pos = self._call_at.get(index)
@@ -144,9 +154,11 @@ class StepAccumulator:
         call = self._calls[pos]
         if call_id:
             call["id"] = call_id
-        function = delta.get("function") or {}
+        function = delta.get("function")
+        if not isinstance(function, dict):
+            function = {}
         name = function.get("name")
-        if name:
+        if name and isinstance(name, str):
             call["name"] = name
         args = function.get("arguments")
         if args:

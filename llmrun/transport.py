@@ -3,33 +3,71 @@
 from __future__ import annotations
 
 import json
-import re
+import random
+from itertools import takewhile
 from typing import Any, Dict, Optional
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from llmrun import __version__
-from llmrun.errors import APIError, StreamError
-from llmrun.providers import Provider
+from llmrun.errors import APIError, ConfigError, LlmrunError, StreamError
+from llmrun.providers import GENERIC, Provider
+from llmrun.transport_errors import classify, error_detail, reason, redact, remember_secret
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 MAX_RETRY_AFTER = 60.0  # seconds; a server asking for longer is not waited for that long
+BACKOFF = 0.5  # seconds before the first retry; doubled for each next one
+BACKOFF_MAX = 20.0
+
+_HINTS = {
+    404: "check the base URL and the model id",
+    413: "the request is too large: shorten the prompt or the tool results",
+    429: "rate limited: wait and try again, or raise --retries",
+}
 
 
 class CappedRetry(Retry):
-    """urllib3's Retry, with a server's Retry-After capped so cron jobs do not hang."""
+    """urllib3's Retry: exponential backoff with jitter from the first retry on, and a
+    server's Retry-After (seconds or HTTP date) honoured for 429/503 up to a cap."""
 
-    def get_retry_after(self, response: Any) -> Optional[float]:
-        seconds = super().get_retry_after(response)
-        return None if seconds is None else min(seconds, MAX_RETRY_AFTER)
+    RETRY_AFTER_STATUS_CODES = frozenset({429, 503})
+
+    def get_backoff_time(self) -> float:
+        errors = len(list(takewhile(lambda h: h.redirect_location is None,
+                                    reversed(self.history))))
+        if errors == 0:
+            return 0.0
+        value = self.backoff_factor * 2 ** (errors - 1) + random.random() * self.backoff_jitter
+        return float(max(0.0, min(self.backoff_max, value)))
 
 
-def make_retry(retries: int) -> Retry:
-    """Retry connection errors and 429/5xx answers, never a read once a body was sent."""
-    return CappedRetry(total=retries, connect=retries, read=0, status=retries, other=0,
-                       backoff_factor=0.5, backoff_jitter=0.25, backoff_max=20,
+def backoff_base() -> float:
+    """LLMRUN_RETRY_BACKOFF (seconds before the first retry) or the default."""
+    from llmrun.config import env
+
+    text = env("LLMRUN_RETRY_BACKOFF")
+    if text is None:
+        return BACKOFF
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 600:
+        raise ConfigError(f"LLMRUN_RETRY_BACKOFF={text!r} is not a number of seconds "
+                          "between 0 and 600")
+    return value
+
+
+def make_retry(retries: int, backoff: Optional[float] = None) -> Retry:
+    """Retry connection errors and 429/5xx answers: only before a body byte was read (the
+    body is read outside urllib3's urlopen, so a broken stream is never retried)."""
+    base = backoff_base() if backoff is None else backoff
+    return CappedRetry(total=retries, connect=retries, read=retries, status=retries, other=0,
+                       backoff_factor=base, backoff_jitter=base / 2,
+                       backoff_max=max(BACKOFF_MAX, base), retry_after_max=MAX_RETRY_AFTER,
                        status_forcelist=RETRY_STATUSES, allowed_methods=None,
                        respect_retry_after_header=True, raise_on_status=False,
                        raise_on_redirect=False)
@@ -41,8 +79,14 @@ class Transport:
     def __init__(self, provider: Provider, api_key: Optional[str], timeout: float = 120,
                  retries: int = 2, adapter: Optional[HTTPAdapter] = None) -> None:
         self.provider = provider
-        self.api_key = api_key
+        self.api_key = api_key.strip() if api_key else None
+        remember_secret(api_key)
+        remember_secret(self.api_key)
+        if self.api_key and not all(33 <= ord(c) < 127 for c in self.api_key):
+            raise ConfigError(f"the API key in {self.key_variable()} contains spaces or "
+                              "characters that cannot be sent in an HTTP header; check it")
         self.timeout = timeout
+        self.retries = retries
         self.session = requests.Session()
         self.session.trust_env = True
         self.adapter = adapter or HTTPAdapter(max_retries=make_retry(retries))
@@ -52,6 +96,13 @@ class Transport:
     @property
     def url(self) -> str:
         return self.provider.base_url + "/chat/completions"
+
+    @property
+    def who(self) -> str:
+        """How messages name the other side: the provider, or the server's host."""
+        if self.provider.name != GENERIC:
+            return self.provider.name
+        return f"the server at {urlsplit(self.url).netloc or self.url}"
 
     def headers(self) -> Dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream",
@@ -67,43 +118,100 @@ class Transport:
         try:
             resp = self.session.post(self.url, data=data, headers=self.headers(), stream=True,
                                      timeout=(self.timeout, self.timeout))
-        except requests.exceptions.RetryError as exc:  # pragma: no cover - raise_on_status off
-            raise StreamError(f"giving up on {self.url}: {exc}")
-        except requests.exceptions.ConnectTimeout:
-            raise StreamError(f"cannot connect to {self.url}: timed out after "
-                              f"{self.timeout:g} s (check the URL or raise --timeout)")
-        except requests.exceptions.ReadTimeout:
-            raise StreamError(f"no answer from {self.url} within {self.timeout:g} s "
-                              "(raise --timeout)")
-        except requests.exceptions.ConnectionError as exc:
-            raise StreamError(f"cannot connect to {self.url}: {_reason(exc)}")
         except requests.exceptions.RequestException as exc:
-            raise StreamError(f"request to {self.url} failed: {_reason(exc)}")
+            raise self.connection_error(exc) from None
         if resp.status_code >= 400:
             raise self.api_error(resp)
         return resp
 
     def complete(self, body: Dict[str, Any], acc: Any) -> None:
         """Send one request and read its whole answer into `acc`."""
+        from llmrun.signals import activity
         from llmrun.stream import read_response
 
-        read_response(self.post(body), acc)
+        try:
+            with activity(f"waiting for {self.who} to answer"):
+                resp = self.post(body)
+            with activity(f"reading the answer stream from {self.who}"):
+                read_response(resp, acc, timeout=self.timeout)
+        except LlmrunError as exc:  # a server may echo anything back: never show the key
+            exc.message = redact(exc.message)
+            exc.args = (exc.message,)
+            raise
+
+    def connection_error(self, exc: requests.exceptions.RequestException) -> LlmrunError:
+        """No usable answer: say what failed, in words, and what to try."""
+        from urllib3.exceptions import MaxRetryError
+
+        url = self.url
+        if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                            requests.exceptions.InvalidSchema)):
+            return ConfigError(redact(f"invalid base URL: requests would go to {url!r} "
+                                      "(give an http:// or https:// URL)"))
+        if isinstance(exc, requests.exceptions.InvalidHeader):
+            return ConfigError("a request header is invalid: check the provider's headers "
+                               f"and the key in {self.key_variable()}")
+        tries = []
+        if self.retries and any(isinstance(a, MaxRetryError) for a in exc.args):
+            tries = [f"after {self.retries + 1} attempts"]
+        kind = classify(exc)
+        t = f"{self.timeout:g} s"
+        if kind == "timeout" and isinstance(exc, requests.exceptions.ConnectTimeout):
+            text, hint = f"cannot connect to {url}: timed out after {t}", "check the URL"
+        elif kind == "timeout":
+            text, hint = f"no answer from {url} within {t}", "raise --timeout or try again"
+        elif kind in ("dropped", "reset", "incomplete"):
+            text, hint = f"{self.who} closed the connection before answering", url
+        elif kind == "refused":
+            text, hint = f"cannot connect to {url}: connection refused", "is the server up?"
+        elif kind == "dns":
+            text = f"cannot connect to {url}: cannot resolve host {urlsplit(url).hostname}"
+            hint = "check the URL"
+        elif kind == "tls":
+            text, hint = f"TLS error talking to {url}: {reason(exc)}", ""
+        else:
+            text, hint = f"cannot connect to {url}: {reason(exc)}", ""
+        notes = "; ".join(tries + [hint] if hint else tries)
+        text += f" ({notes})" if notes else ""
+        return StreamError(redact(text))
 
     def api_error(self, resp: requests.Response) -> APIError:
+        """HTTP 4xx/5xx: the status, the provider's own message, and what to do."""
         try:
             raw = resp.raw.read(65536, decode_content=True) or b""
-        except Exception:
+        except Exception:  # the body is a courtesy; the status alone still says enough
             raw = b""
         finally:
             resp.close()
+        code, why = resp.status_code, resp.reason or ""
         detail = error_detail(raw.decode("utf-8", "replace"))
-        status = f"HTTP {resp.status_code}" + (f" {resp.reason}" if resp.reason else "")
-        message = f"{self.provider.name} answered {status}" + (f": {detail}" if detail else "")
-        if resp.status_code in (401, 403):
-            message += f" (check the key in {self.key_variable()})"
-        return APIError(self.redact(message), resp.status_code)
+        if detail.lower() in (why.lower(), f"{code} {why}".lower()):
+            detail = ""
+        message = f"{self.who} answered HTTP {code}" + (f" {why}" if why else "")
+        message += f": {detail}" if detail else ""
+        hints = []
+        retries = getattr(resp.raw, "retries", None)
+        history = len(retries.history) if retries is not None else 0
+        if history and code in RETRY_STATUSES:
+            hints.append(f"after {history + 1} attempts")
+        hints.append(self._hint(code))
+        message += " (" + "; ".join(h for h in hints if h) + ")" if any(hints) else ""
+        return APIError(redact(message), code)
+
+    def _hint(self, code: int) -> str:
+        if code in (401, 403):
+            if not self.api_key:
+                variable = self.provider.api_key_env
+                return "no API key was sent: set " + \
+                    (f"{variable} or LLMRUN_API_KEY" if variable else "LLMRUN_API_KEY")
+            return f"check the key in {self.key_variable()}" + \
+                (" and its access to this model" if code == 403 else "")
+        if code in _HINTS:
+            return _HINTS[code] + (f": requests go to {self.url}" if code == 404 else "")
+        return "the provider is having trouble; try again later" if code >= 500 else ""
 
     def key_variable(self) -> str:
+        """The variable the key came from, for messages; never the key itself."""
         from llmrun.config import env
 
         if env("LLMRUN_API_KEY"):
@@ -111,66 +219,7 @@ class Transport:
         return self.provider.api_key_env or "LLMRUN_API_KEY"
 
     def redact(self, text: str) -> str:
-        return text.replace(self.api_key, "[redacted]") if self.api_key else text
+        return redact(text)
 
     def close(self) -> None:
         self.session.close()
-
-
-def error_detail(text: str) -> str:
-    """The provider's own error message from a JSON body, or the first line of text/HTML."""
-    text = text.strip()
-    if not text:
-        return ""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
-    if data is not None:
-        found = _find_message(data)
-        if found:
-            return found[:500]
-    if "<" in text and ">" in text:  # HTML: the title or first text line
-        title = re.search(r"<title[^>]*>(.*?)</title>", text, re.I | re.S)
-        text = title.group(1) if title else re.sub(r"<[^>]+>", " ", text)
-    for line in text.splitlines():
-        if line.strip():
-            return " ".join(line.split())[:300]
-    return ""
-
-
-def _find_message(data: Any) -> str:
-    """OpenAI/OpenRouter `{"error": {"message"}}`, Vercel, `{"message"}`, `{"detail"}` …"""
-    if isinstance(data, str):
-        return data
-    if isinstance(data, list) and data:
-        return _find_message(data[0])
-    if not isinstance(data, dict):
-        return ""
-    error = data.get("error")
-    if isinstance(error, dict):
-        message = _find_message(error)
-        raw = (error.get("metadata") or {}).get("raw") if isinstance(error.get("metadata"),
-                                                                     dict) else None
-        if message and isinstance(raw, str) and raw not in message:
-            message += f" ({raw[:200]})"
-        return message
-    if isinstance(error, str):
-        return error
-    for key in ("message", "detail", "error_description", "msg"):
-        value = data.get(key)
-        if isinstance(value, str) and value:
-            return value
-        if isinstance(value, (dict, list)):
-            return _find_message(value)
-    return ""
-
-
-def _reason(exc: BaseException) -> str:
-    """The innermost cause of a requests/urllib3 error, without the noise."""
-    text = str(exc)
-    for pattern in (r"\[Errno -?\d+\] ([^'\")]+)", r"Caused by \w+\('?(.*?)'?\)\)*$"):
-        match = re.search(pattern, text)
-        if match:
-            return match.group(1).strip(" :'\"")
-    return text[:300]

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
 
 def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _dict(value: Any) -> Dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _cost(value: Any) -> Optional[float]:
+    """A finite number, or None: odd values from a server never break the JSON output."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        cost = float(value)
+    except OverflowError:
+        return None
+    return cost if math.isfinite(cost) else None
 
 
 @dataclass
@@ -22,9 +38,9 @@ class Usage:
     @classmethod
     def from_api(cls, raw: Dict[str, Any]) -> "Usage":
         """Read what the provider reported; fields it left out count as zero."""
-        prompt_details = raw.get("prompt_tokens_details") or {}
-        completion_details = raw.get("completion_tokens_details") or {}
-        cost = raw.get("cost")
+        prompt_details = _dict(raw.get("prompt_tokens_details"))
+        completion_details = _dict(raw.get("completion_tokens_details"))
+        cost = _cost(raw.get("cost"))
         prompt, completion = _int(raw.get("prompt_tokens")), _int(raw.get("completion_tokens"))
         return cls(
             prompt_tokens=prompt,
@@ -32,8 +48,7 @@ class Usage:
             total_tokens=_int(raw.get("total_tokens")) or prompt + completion,
             reasoning_tokens=_int(completion_details.get("reasoning_tokens")),
             cached_tokens=_int(prompt_details.get("cached_tokens")),
-            cost=float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool)
-            else None,
+            cost=cost,
         )
 
     def __add__(self, other: "Usage") -> "Usage":

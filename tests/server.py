@@ -190,6 +190,8 @@ class TestServer:
             import struct
 
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()  # no shutdown first: that would send a FIN before the RST
+            return
         try:
             sock.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -208,3 +210,83 @@ def sse(*chunks: Any, done: bool = True) -> bytes:
     if done:
         out.append("data: [DONE]\n\n")
     return "".join(out).encode("utf-8")
+
+
+# -- fault scripts: one scripted failure each (the reliability tests use these) ---------------
+def chunk(content: Optional[str] = None, finish: Optional[str] = None,
+          **extra: Any) -> Dict[str, Any]:
+    """One chat.completion.chunk with a text delta and/or a finish_reason."""
+    delta = {"content": content} if content is not None else {}
+    out = {"id": "c1", "object": "chat.completion.chunk", "model": "test-model",
+           "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    out.update(extra)
+    return out
+
+
+USAGE = {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
+
+
+def good_stream(text: str = "Hello there") -> bytes:
+    """A complete, well-formed answer: text in two deltas, finish_reason, usage, [DONE]."""
+    half = len(text) // 2
+    return sse(chunk(text[:half]), chunk(text[half:]), chunk(finish="stop"),
+               {"choices": [], "usage": USAGE})
+
+
+def json_reply(status: int, obj: Any, headers: Optional[Dict[str, str]] = None) -> Reply:
+    """An HTTP answer with a JSON body (an API error, or a non-streamed completion)."""
+    all_headers = {"Content-Type": "application/json"}
+    all_headers.update(headers or {})
+    return Reply(json.dumps(obj).encode(), status, all_headers, mode="length", split="none")
+
+
+def text_reply(status: int, text: str, ctype: str = "text/plain; charset=utf-8",
+               headers: Optional[Dict[str, str]] = None) -> Reply:
+    all_headers = {"Content-Type": ctype}
+    all_headers.update(headers or {})
+    return Reply(text.encode(), status, all_headers, mode="length", split="none")
+
+
+def _drop(h: BaseHTTPRequestHandler) -> None:
+    """Close the connection before any status line is sent."""
+    h.close_connection = True
+    try:
+        h.connection.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def drop_before_headers() -> Reply:
+    """The connection closes after the request arrived, before any response byte."""
+    return Reply(action=_drop)
+
+
+def silent(seconds: float) -> Reply:
+    """No status line for `seconds`, then the connection closes."""
+    def act(h: BaseHTTPRequestHandler) -> None:
+        time.sleep(seconds)
+        _drop(h)
+
+    return Reply(action=act)
+
+
+def free_port() -> int:
+    """A loopback port with nothing listening on it (for "cannot connect")."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def echo_header(status: int, make_body: Callable[[str], bytes], ctype: str = "application/json",
+                name: str = "Authorization") -> Reply:
+    """A server that puts a request header (by default the API key) into its answer."""
+    def act(h: BaseHTTPRequestHandler) -> None:
+        body = make_body(h.headers.get(name, ""))
+        h.send_response(status)
+        h.send_header("Content-Type", ctype)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+        h.wfile.flush()
+
+    return Reply(action=act)

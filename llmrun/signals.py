@@ -1,0 +1,121 @@
+"""Ctrl-C, SIGTERM and SIGHUP: stop the request and every running tool, say what was
+interrupted, and exit 130 (SIGINT), 143 (SIGTERM) or 129 (SIGHUP) without a traceback.
+
+The handler raises `Interrupt` (a KeyboardInterrupt, so no `except Exception` in a tool or a
+library swallows it) in the main thread, wherever it is blocked: a socket read, a retry's
+sleep, a tool's output. Tools run in their own session, so the terminal's Ctrl-C never
+reaches them: before raising, the handler SIGKILLs the process group of every tool process
+still running (as a tool timeout does), which also frees a main thread that waits on tools
+running in worker threads.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from contextlib import contextmanager
+from typing import Any, Iterator, List, Optional, Tuple
+
+from llmrun.errors import Interrupted
+
+try:  # the tool runner's registry of live tool processes (owned by llmrun.tools)
+    from llmrun.tools import process as _tool_processes
+except ImportError:  # pragma: no cover - older runner without a registry
+    _tool_processes = None
+
+_SIGNALS = [s for s in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, s)]
+_doing: List[str] = []  # what the run is busy with, innermost last
+
+
+class Interrupt(KeyboardInterrupt):
+    """A signal arrived: which one, what the run was doing, and the tool groups it killed."""
+
+    def __init__(self, signum: int, doing: Optional[str], killed: List[Tuple[int, str]]) -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.doing = doing
+        self.killed = killed
+
+
+@contextmanager
+def activity(what: str) -> Iterator[None]:
+    """Name what the run is doing, so an interrupt message can say what it stopped."""
+    _doing.append(what)
+    try:
+        yield
+    finally:
+        if _doing:
+            _doing.pop()
+
+
+def kill_tools() -> List[Tuple[int, str]]:
+    """SIGKILL the process group of every running tool; return (group id, program) of each.
+
+    No locks: this runs inside a signal handler, maybe while the main thread holds one.
+    Copying a set is atomic under the GIL.
+    """
+    live = list(getattr(_tool_processes, "_running", ()) or ())
+    killed = []
+    for proc in live:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # start_new_session: pid is the group id
+        except OSError:
+            continue
+        args = proc.args if isinstance(proc.args, (list, tuple)) else [proc.args]
+        killed.append((proc.pid, os.path.basename(str(args[0])) if args else "?"))
+    return killed
+
+
+class _Handler:
+    def __init__(self) -> None:
+        self.old: dict = {}
+        self.caught: Optional[Interrupt] = None
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if self.caught is not None:  # a second signal while cleaning up: leave right now
+            kill_tools()
+            os.write(2, b"llmrun: error: interrupted again; exiting now\n")
+            os._exit(128 + signum)
+        self.caught = Interrupt(signum, _doing[-1] if _doing else None, kill_tools())
+        raise self.caught
+
+
+@contextmanager
+def handling() -> Iterator[None]:
+    """Install the handlers for one run (main thread only), restore the old ones after.
+
+    A signal the parent set to be ignored (nohup, `cmd &` in a script) stays ignored.
+    """
+    handler = _Handler()
+    if threading.current_thread() is threading.main_thread():
+        for name in _SIGNALS:
+            signum = getattr(signal, name)
+            if signal.getsignal(signum) is not signal.SIG_IGN:
+                handler.old[signum] = signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        for signum, old in handler.old.items():
+            signal.signal(signum, old)
+
+
+def interrupted(exc: BaseException) -> Interrupted:
+    """The error to report for an interrupt, naming the signal and what it stopped."""
+    signum = getattr(exc, "signum", signal.SIGINT)
+    killed = getattr(exc, "killed", None)
+    if killed is None:  # a plain KeyboardInterrupt, raised outside our handler
+        killed = kill_tools()
+    doing = getattr(exc, "doing", None)
+    try:
+        name = signal.Signals(signum).name
+    except ValueError:
+        name = f"signal {signum}"
+    message = f"interrupted by {name}"
+    if doing:
+        message += f" while {doing}"
+    if killed:
+        groups = ", ".join(f"{pgid} ({prog})" for pgid, prog in killed)
+        plural = "s" if len(killed) > 1 else ""
+        message += f"; killed the tool's process group{plural} {groups}"
+    return Interrupted(message, 128 + signum)
