@@ -6,7 +6,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
-from llmrun.errors import Interrupted, LlmrunError, UsageError
+from llmrun.errors import LlmrunError, UsageError
 
 
 @dataclass
@@ -26,6 +26,7 @@ class AskOptions:
     stream: Optional[bool] = None
     quiet: bool = False
     verbose: bool = False
+    show_reasoning: bool = False
     yes: bool = False
     timeout: float = 120.0
     retries: int = 2
@@ -55,17 +56,24 @@ def ask(o: AskOptions) -> int:
 
     out_tty = sys.stdout.isatty()
     renderer = Renderer(stream=out_tty if o.stream is None else o.stream, json_mode=o.json,
-                        quiet=o.quiet, verbose=o.verbose, show_progress=sys.stderr.isatty())
+                        quiet=o.quiet, verbose=o.verbose, show_progress=sys.stderr.isatty(),
+                        show_reasoning=o.show_reasoning)
     from llmrun.run import RunResult
 
     result = RunResult(provider=o.provider or "", model=o.model or "")
     error: Optional[LlmrunError] = None
+    from llmrun.signals import handling, interrupted
+
     try:
-        _ask(o, renderer, result)
+        with handling():  # SIGINT/SIGTERM/SIGHUP stop the request and the tools
+            _ask(o, renderer, result)
     except LlmrunError as exc:
         error = exc
-    except KeyboardInterrupt:
-        error = Interrupted("interrupted")
+    except KeyboardInterrupt as exc:
+        error = interrupted(exc)
+    except BaseException:
+        renderer.close()  # a bug: erase the spinner before the error line
+        raise
     renderer.finish(result, error)
     return error.exit_code if error else 0
 
@@ -89,7 +97,10 @@ def _ask(o: AskOptions, renderer: Any, result: Any) -> None:
     settings = resolve(vars(o), cfg, need_key=cassette is None,
                        fallback=cassette.hints() if cassette else None)
     result.provider, result.model = settings.provider.name, settings.model
-    toolbox = Toolbox(load_tools(settings.tool_paths, o.tool))
+    from llmrun.tools.confirm import ask_terminal
+
+    toolbox = Toolbox(load_tools(settings.tool_paths, o.tool), yes=o.yes,
+                      ask=renderer.holding(ask_terminal))  # no spinner over the question
     transport = _transport(o, settings, cassette)
     opts = RequestOptions(settings.model, o.max_tokens, o.temperature, o.reasoning_effort)
     try:
@@ -112,7 +123,8 @@ def _transport(o: AskOptions, settings: Any, cassette: Any) -> Any:
     elif o.record:
         from llmrun.cassette import RecordingAdapter
 
-        adapter = RecordingAdapter([settings.api_key or ""], max_retries=make_retry(o.retries))
+        key = settings.api_key or ""
+        adapter = RecordingAdapter([key, key.strip()], max_retries=make_retry(o.retries))
     return Transport(settings.provider, settings.api_key, o.timeout, o.retries, adapter)
 
 

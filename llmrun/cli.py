@@ -15,11 +15,39 @@ _NO_ARGS = getattr(click.exceptions, "NoArgsIsHelpError", ())
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-@click.group(context_settings=CONTEXT)
+class _LazyGroup(click.Group):
+    """Subcommands that live in their own module, imported only when used or listed."""
+
+    lazy = {"tools": ("llmrun.tools.cli", "tools")}
+
+    def list_commands(self, ctx: click.Context) -> List[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
+
+    def get_command(self, ctx: click.Context, name: str) -> Optional[click.Command]:
+        if name in self.lazy:
+            import importlib
+
+            module, attr = self.lazy[name]
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_LazyGroup, context_settings=CONTEXT)
 @click.version_option(__version__, "-V", "--version", prog_name="llmrun",
                       message="%(prog)s %(version)s")
 def cli() -> None:
     """Run one LLM request with tools, end to end, from a shell, a pipe or a cron job."""
+
+
+def _complete_provider(ctx: click.Context, param: click.Parameter,
+                       incomplete: str) -> List[str]:
+    """Shell completion for -p: the presets and the config file's providers."""
+    try:
+        from llmrun.commands_providers import provider_rows
+
+        return [r["name"] for r in provider_rows() if r["name"].startswith(incomplete)]
+    except Exception:  # a broken config must not break the shell
+        return []
 
 
 def _tool_paths(ctx: click.Context, param: click.Parameter, value: Any) -> List[str]:
@@ -29,7 +57,7 @@ def _tool_paths(ctx: click.Context, param: click.Parameter, value: Any) -> List[
 @cli.command(context_settings=CONTEXT)
 @click.argument("prompt", nargs=-1)
 @click.option("-m", "--model", metavar="ID", help="Model id sent as `model` [env LLMRUN_MODEL].")
-@click.option("-p", "--provider", metavar="NAME",
+@click.option("-p", "--provider", metavar="NAME", shell_complete=_complete_provider,
               help="openai, openrouter, vercel, groq, xai, … or one from the config file "
                    "[env LLMRUN_PROVIDER].")
 @click.option("--base-url", metavar="URL",
@@ -51,6 +79,8 @@ def _tool_paths(ctx: click.Context, param: click.Parameter, value: Any) -> List[
 @click.option("-q", "--quiet", is_flag=True, help="Nothing on stderr but errors.")
 @click.option("-v", "--verbose", is_flag=True,
               help="Tool calls, results, reasoning and per-step usage on stderr.")
+@click.option("--show-reasoning", is_flag=True,
+              help="Show the model's reasoning, dimmed, on stderr as it arrives.")
 @click.option("--yes", is_flag=True, help="Run tools marked confirm: true without asking.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=120,
               show_default=True, metavar="SECONDS", help="Connect and read timeout.")
@@ -75,6 +105,40 @@ def ask(prompt: tuple, json_: bool, **kwargs: Any) -> None:
     sys.exit(run_ask(AskOptions(prompt=prompt, json=json_, **kwargs)))
 
 
+@cli.command(context_settings=CONTEXT)
+@click.option("--json", "json_", is_flag=True, help="Print a JSON list instead of a table.")
+def providers(json_: bool) -> None:
+    """List providers with base URL and key variable, never the key.
+
+    Presets and the config file's providers; KEY says whether the key variable is set.
+    * marks the default provider.
+    """
+    from llmrun.commands_providers import list_providers
+
+    sys.exit(list_providers(json_))
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("-p", "--provider", metavar="NAME", shell_complete=_complete_provider,
+              help="A preset or a provider from the config file [env LLMRUN_PROVIDER].")
+@click.option("--base-url", metavar="URL", help="API root [env LLMRUN_BASE_URL].")
+@click.option("--json", "json_", is_flag=True, help="Print the server's model objects as JSON.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30,
+              show_default=True, metavar="SECONDS", help="Connect and read timeout.")
+@click.option("--retries", type=click.IntRange(min=0), default=2, show_default=True,
+              metavar="N", help="Retries for connection errors, 429 and 5xx.")
+def models(provider: Optional[str], base_url: Optional[str], json_: bool, timeout: float,
+           retries: int) -> None:
+    """List the models a provider offers, one id per line.
+
+    Asks GET BASE_URL/models of the provider chosen by -p, --base-url, the environment or
+    the config file.
+    """
+    from llmrun.commands_providers import list_models
+
+    sys.exit(list_models(provider, base_url, json_, timeout, retries))
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     """Entry point: click's usage errors become one `llmrun: error:` line and exit 2."""
     try:
@@ -97,8 +161,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     except Exception as exc:  # a bug: one line, unless LLMRUN_DEBUG asks for the traceback
         if os.environ.get("LLMRUN_DEBUG"):
             raise
-        click.echo(f"llmrun: error: internal error: {type(exc).__name__}: {exc} "
-                   "(set LLMRUN_DEBUG=1 for a traceback and report it)", err=True)
+        from llmrun.transport_errors import redact  # the API key never reaches the screen
+
+        click.echo(redact(f"llmrun: error: internal error: {type(exc).__name__}: {exc} "
+                          "(set LLMRUN_DEBUG=1 for a traceback and report it)"), err=True)
         sys.exit(1)
     sys.exit(0)
 

@@ -1,13 +1,19 @@
-"""Settings for one run: command line beats environment beats config file beats preset."""
+"""Settings for one run: command line beats environment beats config file beats preset.
+
+An environment variable set to the empty string counts as unset, so `LLMRUN_MODEL= llmrun …`
+falls back to the config file instead of sending an empty model id.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from llmrun.errors import ConfigError, UsageError
-from llmrun.providers import DIALECTS, GENERIC, Dialect, Provider, make_dialect, preset
+from llmrun.providers import DIALECTS, GENERIC, PRESETS, Dialect, Provider, make_dialect, preset
 
 
 def env(name: str, environ: Mapping[str, str] = os.environ) -> Optional[str]:
@@ -17,6 +23,7 @@ def env(name: str, environ: Mapping[str, str] = os.environ) -> Optional[str]:
 
 
 def config_path(environ: Mapping[str, str] = os.environ) -> str:
+    """LLMRUN_CONFIG, else `config.yaml` in click's app dir ($XDG_CONFIG_HOME/llmrun)."""
     explicit = env("LLMRUN_CONFIG", environ)
     if explicit:
         return os.path.expanduser(explicit)
@@ -47,6 +54,10 @@ def load_config(environ: Mapping[str, str] = os.environ) -> Config:
         if env("LLMRUN_CONFIG", environ):
             raise ConfigError(f"config file {path} does not exist (named by LLMRUN_CONFIG)")
         return Config()
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory, not a YAML file")
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text")
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}")
     from llmrun.yamlfile import load_yaml
@@ -55,67 +66,90 @@ def load_config(environ: Mapping[str, str] = os.environ) -> Config:
     return _parse_config(data, lines, path)
 
 
-_TOP_KEYS = {"provider", "model", "system", "tools", "providers"}
-_PROVIDER_KEYS = {"name", "base_url", "api_key_env", "dialect", "headers", "token_field"}
+_TOP_KEYS = ("provider", "model", "system", "tools", "providers")
+_PROVIDER_KEYS = ("name", "base_url", "api_key_env", "dialect", "headers", "token_field")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _parse_config(data: Any, lines: Any, path: str) -> Config:
-    def fail(line: int, problem: str) -> ConfigError:
-        return ConfigError(f"{path}:{line}: {problem}")
+    def fail(where: Tuple[Any, ...], problem: str) -> ConfigError:
+        return ConfigError(f"{path}:{lines.at(*where)}: {problem}")
 
     if data is None:
         return Config(path=path)
     if not isinstance(data, dict):
-        raise fail(lines.root, "the config file must be a mapping of settings")
+        raise fail((), "the config file must be a mapping of settings (provider: …, model: …)")
     for key in data:
         if key not in _TOP_KEYS:
-            raise fail(lines.key(key), f"unknown setting '{key}' "
-                                       f"(known: {', '.join(sorted(_TOP_KEYS))})")
+            raise fail((key,), f"unknown setting '{key}' (known: {', '.join(_TOP_KEYS)})")
     cfg = Config(path=path)
     for key in ("provider", "model", "system"):
         value = data.get(key)
         if value is not None and not isinstance(value, str):
-            raise fail(lines.key(key), f"'{key}' must be a string")
+            raise fail((key,), f"'{key}' must be a string")
         setattr(cfg, key, value or None)
-    tools = data.get("tools") or []
-    if isinstance(tools, str):
-        tools = [tools]
-    if not isinstance(tools, list) or not all(isinstance(t, str) for t in tools):
-        raise fail(lines.key("tools"), "'tools' must be a list of paths")
-    cfg.tools = [os.path.expanduser(t) for t in tools]
+    cfg.tools = _tool_paths(data.get("tools"), path, lambda p: fail(("tools",), p))
     providers = data.get("providers") or []
     if not isinstance(providers, list):
-        raise fail(lines.key("providers"), "'providers' must be a list of mappings")
+        raise fail(("providers",), "'providers' must be a list of mappings "
+                                   "(each with name and base_url)")
     for i, entry in enumerate(providers):
-        where = lines.item("providers", i)
-        provider = _parse_provider(entry, lambda problem: fail(where, problem))
+        provider = _parse_provider(entry, lambda key, problem, i=i:
+                                   fail(("providers", i) + ((key,) if key else ()), problem))
+        if provider.name in cfg.providers:
+            raise fail(("providers", i, "name"), f"provider '{provider.name}' is defined twice")
         cfg.providers[provider.name] = provider
     return cfg
 
 
-def _parse_provider(entry: Any, fail) -> Provider:
+def _tool_paths(value: Any, path: str, fail: Callable[[str], ConfigError]) -> List[str]:
+    """Tool paths; `~` expands, and a relative path is relative to the config file."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(t, str) and t for t in value):
+        raise fail("'tools' must be a path or a list of paths")
+    folder = os.path.dirname(os.path.abspath(path))
+    return [os.path.join(folder, os.path.expanduser(t)) for t in value]
+
+
+def _parse_provider(entry: Any, fail: Callable[[Optional[str], str], ConfigError]) -> Provider:
+    """One `providers:` entry. Named like a preset, it inherits what it leaves out."""
     if not isinstance(entry, dict):
-        raise fail("each provider must be a mapping with name and base_url")
-    unknown = set(entry) - _PROVIDER_KEYS
-    if unknown:
-        raise fail(f"unknown provider setting '{sorted(unknown)[0]}' "
-                   f"(known: {', '.join(sorted(_PROVIDER_KEYS))})")
-    name, base_url = entry.get("name"), entry.get("base_url")
-    if not isinstance(name, str) or not name:
-        raise fail("a provider needs a 'name'")
+        raise fail(None, "each provider must be a mapping with name and base_url")
+    for key in entry:
+        if key not in _PROVIDER_KEYS:
+            raise fail(key, f"unknown provider setting '{key}' "
+                            f"(known: {', '.join(_PROVIDER_KEYS)})")
+    name = entry.get("name")
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise fail("name" if "name" in entry else None,
+                   "a provider needs a 'name' of letters, digits, '.', '_' and '-'")
+    base = preset(name)
+    base_url = entry.get("base_url", base.base_url if base else None)
     if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-        raise fail(f"provider '{name}' needs a 'base_url' starting with http:// or https://")
-    dialect = entry.get("dialect", "generic")
+        raise fail("base_url" if "base_url" in entry else None,
+                   f"provider '{name}' needs a 'base_url' starting with http:// or https://")
+    dialect = entry.get("dialect", base.dialect.name if base else GENERIC)
     if dialect not in DIALECTS:
-        raise fail(f"provider '{name}': dialect must be one of {', '.join(DIALECTS)}")
+        raise fail("dialect", f"provider '{name}': dialect must be one of "
+                              f"{', '.join(DIALECTS)}, not {dialect!r}")
+    key_env = entry.get("api_key_env", base.api_key_env if base else None) or None
+    if key_env is not None and (not isinstance(key_env, str) or not _ENV_NAME.fullmatch(key_env)):
+        raise fail("api_key_env", f"provider '{name}': api_key_env must be the NAME of an "
+                                  "environment variable (never the key itself)")
     headers = entry.get("headers") or {}
-    if not isinstance(headers, dict):
-        raise fail(f"provider '{name}': 'headers' must be a mapping")
+    if not isinstance(headers, dict) or not all(
+            isinstance(v, (str, int, float)) and not isinstance(v, bool)
+            for v in headers.values()):
+        raise fail("headers", f"provider '{name}': 'headers' must map header names to "
+                              "strings")
     token_field = entry.get("token_field")
     if token_field not in (None, "max_tokens", "max_completion_tokens"):
-        raise fail(f"provider '{name}': token_field must be max_tokens or "
-                   "max_completion_tokens")
-    key_env = entry.get("api_key_env") or None
+        raise fail("token_field", f"provider '{name}': token_field must be max_tokens or "
+                                  "max_completion_tokens")
     return Provider(name, base_url.rstrip("/"), key_env, make_dialect(dialect, token_field),
                     {str(k): str(v) for k, v in headers.items()})
 
@@ -129,48 +163,74 @@ class Settings:
     tool_paths: List[str]
 
 
-def find_provider(name: str, cfg: Config) -> Provider:
+def find_provider(name: str, cfg: Config, source: Optional[str] = None) -> Provider:
+    """A provider from the config file, else a preset; a copy, safe to change."""
     provider = cfg.providers.get(name) or preset(name)
     if provider is None:
-        from llmrun.providers import PRESETS
-
         known = sorted(set(PRESETS) | set(cfg.providers))
-        raise ConfigError(f"unknown provider '{name}' (known: {', '.join(known)}; "
+        where = f"named by {source}; " if source else ""
+        raise ConfigError(f"unknown provider '{name}' ({where}known: {', '.join(known)}; "
                           "or pass --base-url for any OpenAI-compatible server)")
-    return provider
+    return dataclasses.replace(provider, headers=dict(provider.headers))
 
 
-def resolve(opts: Dict[str, Any], cfg: Config, environ: Mapping[str, str] = os.environ,
-            need_key: bool = True, fallback: Optional[Dict[str, str]] = None) -> Settings:
-    """Merge command line, environment, config file and presets into one Settings.
+def default_provider(cfg: Config, environ: Mapping[str, str] = os.environ) -> Optional[str]:
+    """The provider used without -p: LLMRUN_PROVIDER, else the config file's (unless
+    LLMRUN_BASE_URL alone asks for a generic server)."""
+    named = env("LLMRUN_PROVIDER", environ)
+    if named or env("LLMRUN_BASE_URL", environ):
+        return named
+    return cfg.provider
 
-    `fallback` supplies provider/model/base_url when nothing else does (a cassette's).
-    """
+
+def resolve_provider(opts: Mapping[str, Any], cfg: Config,
+                     environ: Mapping[str, str] = os.environ, need_key: bool = True,
+                     fallback: Optional[Mapping[str, str]] = None
+                     ) -> Tuple[Provider, Optional[str]]:
+    """The provider and its key. A base URL (command line or environment) without a provider
+    name means a generic server, even when the config file names a default provider."""
     fallback = fallback or {}
-    name = opts.get("provider") or env("LLMRUN_PROVIDER", environ) or cfg.provider
+    name = opts.get("provider") or env("LLMRUN_PROVIDER", environ)
     base_url = opts.get("base_url") or env("LLMRUN_BASE_URL", environ)
+    if base_url and not base_url.startswith(("http://", "https://")):
+        where = "--base-url" if opts.get("base_url") else "LLMRUN_BASE_URL"
+        raise UsageError(f"{where} must start with http:// or https://, not {base_url!r}")
+    source = "-p" if opts.get("provider") else "LLMRUN_PROVIDER"
     if not name and not base_url:
-        name = fallback.get("provider")
+        source = f"'provider:' in {cfg.path}" if cfg.provider else "the cassette"
+        name = cfg.provider or fallback.get("provider")
         base_url = None if name else fallback.get("base_url")
     if name:
-        provider = find_provider(name, cfg)
+        provider = find_provider(name, cfg, None if source == "-p" else source)
     elif base_url:
         provider = Provider(GENERIC, base_url, None, Dialect())
     else:
-        raise UsageError("no provider: pass -p NAME (openai, openrouter, vercel, …) or "
-                         "--base-url URL, or set LLMRUN_PROVIDER")
+        raise UsageError("no provider: pass -p NAME (see 'llmrun providers') or --base-url "
+                         "URL, or set LLMRUN_PROVIDER or 'provider:' in the config file")
     if base_url:
         provider.base_url = base_url.rstrip("/")
-    model = opts.get("model") or env("LLMRUN_MODEL", environ) or cfg.model \
-        or fallback.get("model")
-    if not model:
-        raise UsageError("no model: pass -m MODEL or set LLMRUN_MODEL")
     api_key = env("LLMRUN_API_KEY", environ)
     if not api_key and provider.api_key_env:
         api_key = env(provider.api_key_env, environ)
         if not api_key and need_key:
             raise ConfigError(f"missing API key for {provider.name}: set "
                               f"{provider.api_key_env} (or LLMRUN_API_KEY)")
+    return provider, api_key
+
+
+def resolve(opts: Mapping[str, Any], cfg: Config, environ: Mapping[str, str] = os.environ,
+            need_key: bool = True, fallback: Optional[Mapping[str, str]] = None) -> Settings:
+    """Merge command line, environment, config file and presets into one Settings.
+
+    `fallback` supplies provider/model/base_url when nothing else does (a cassette's).
+    """
+    fallback = fallback or {}
+    provider, api_key = resolve_provider(opts, cfg, environ, need_key, fallback)
+    model = opts.get("model") or env("LLMRUN_MODEL", environ) or cfg.model \
+        or fallback.get("model")
+    if not model:
+        raise UsageError("no model: pass -m MODEL, set LLMRUN_MODEL or 'model:' in the "
+                         "config file ('llmrun models' lists them)")
     system = opts.get("system")
     if system is None:
         system = cfg.system

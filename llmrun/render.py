@@ -1,12 +1,36 @@
-"""Everything llmrun writes: the answer on stdout, progress, usage and errors on stderr."""
+"""Everything llmrun writes: the answer on stdout, progress, usage and errors on stderr.
+
+At a terminal, stderr also gets a spinner, dim tool lines and colour; in a pipe or a cron
+job it gets plain lines only. Tool callbacks may come from worker threads: every write goes
+through one lock, and the spinner's line is erased before anything else is written.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
-from typing import Any, Dict, Optional, TextIO
+import threading
+from contextlib import contextmanager
+from typing import Any, Callable, Dict, Iterator, List, Optional, TextIO
 
 from llmrun.errors import LlmrunError
+from llmrun.style import PLAIN, Style, is_terminal, wants_colour
+
+
+#: Control characters (ESC, CR, BEL, C1 …) a model or a tool could use to rewrite the terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """`text` with control characters shown as `\\xNN` (newlines and tabs kept)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def one_line(text: str) -> str:
+    """`text` on one printable line: whitespace runs (newlines too) become one space."""
+    return printable(" ".join(text.split()))
 
 
 def _fmt_cost(cost: float) -> str:
@@ -17,8 +41,9 @@ class Renderer:
     """One run's output. stdout gets the answer (or one JSON object) and nothing else."""
 
     def __init__(self, *, stream: bool, json_mode: bool, quiet: bool, verbose: bool,
-                 show_progress: bool, out: Optional[TextIO] = None,
-                 err: Optional[TextIO] = None) -> None:
+                 show_progress: bool, show_reasoning: bool = False,
+                 out: Optional[TextIO] = None, err: Optional[TextIO] = None,
+                 terminal: Optional[bool] = None, colour: Optional[bool] = None) -> None:
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.stream = stream and not json_mode
@@ -26,70 +51,191 @@ class Renderer:
         self.quiet = quiet
         self.verbose = verbose and not quiet
         self.progress = (show_progress or verbose) and not quiet
+        self.show_reasoning = (show_reasoning or verbose) and not quiet
         self._streamed = False  # some answer text is already on stdout
         self._line_open = False  # stdout's last text did not end with a newline
+        self._unflushed = False  # text written to stdout, not flushed yet (see flush)
+        self._reasoning_open = False  # stderr's last reasoning did not end with a newline
+        self._lock = threading.RLock()
+        self._running: List[str] = []  # tools running now, in start order
+        self._calls_in_step = 0
+        self._receiving = False  # text is arriving but not shown (stdout is not streamed)
+        self._steps = 0
+        terminal = is_terminal(self.err) if terminal is None else terminal
+        colour = wants_colour(self.err) if colour is None else colour
+        self.style = Style(True) if colour and terminal else PLAIN
+        self._spinner = None
+        if terminal and not quiet and os.environ.get("TERM") != "dumb":
+            from llmrun.spinner import Spinner
+
+            self._spinner = Spinner(self.err, self._lock,
+                                    lambda text: self.style.paint(text, "cyan"))
 
     # -- during the run ---------------------------------------------------------------------
     def waiting(self) -> None:
-        """A request is on its way."""
+        """A request is on its way: spin until its first token."""
+        with self._lock:
+            self._receiving = False
+            more = f" (step {self._steps + 1})" if self._steps else ""
+            self._spin(f"waiting for the model{more}")
 
     def text(self, delta: str) -> None:
-        if self.stream:
+        if not self.stream:
+            if self._spinner is not None and not self._receiving:
+                with self._lock:
+                    self._receiving = True
+                    self._spin("receiving the answer")
+            return
+        with self._lock:
+            self._spin(None)
+            self._end_reasoning()
             self.out.write(delta)
-            self.out.flush()
+            self._unflushed = True
             self._streamed = True
             self._line_open = not delta.endswith("\n")
 
+    def flush(self) -> None:
+        """Push streamed text out. The stream reader calls it after the events of each network
+        read: one write per read rather than one per delta, and nothing waits longer."""
+        if self._unflushed:
+            with self._lock:
+                self._unflushed = False
+                self.out.flush()
+
     def reasoning(self, delta: str) -> None:
-        if self.verbose:
-            self.err.write(delta)
+        if not self.show_reasoning or not delta:
+            return
+        with self._lock:
+            self._spin(None)
+            if self._unflushed:  # answer text before this reasoning goes out first
+                self._unflushed = False
+                self.out.flush()
+            self.err.write(self.style.paint(printable(delta), "dim"))
             self.err.flush()
+            self._reasoning_open = not delta.endswith("\n")
 
     def step_done(self, step: Any, result: Any) -> None:
-        if self.verbose and step.reasoning:
-            self.err.write("\n")
-        if self.stream and step.tool_calls and self._line_open:
-            self.out.write("\n")
-            self._line_open = False
-        if self.verbose and step.usage is not None:
-            u = step.usage
-            self._note(f"step {result.steps}: {u.prompt_tokens} prompt + "
-                       f"{u.completion_tokens} completion tokens, finish: {step.finish_reason}")
+        with self._lock:
+            self._spin(None)
+            self._end_reasoning()
+            self._steps = result.steps
+            self._calls_in_step = len(step.tool_calls)
+            if self.stream and step.tool_calls and self._line_open:
+                self.out.write("\n")
+                self.out.flush()
+                self._line_open = False
+            if self.verbose and step.usage is not None:
+                u = step.usage
+                self._note(f"step {result.steps}: {u.prompt_tokens} prompt + "
+                           f"{u.completion_tokens} completion tokens, "
+                           f"finish: {step.finish_reason}", "dim")
 
     def tool_start(self, call: Any) -> None:
-        if self.progress:
-            self._note(f"→ {call.name} {call.arguments}")
+        """A tool begins (maybe on a worker thread): one dim line, then spin while it runs."""
+        with self._lock:
+            self._running.append(call.name)
+            if self.progress:
+                self._note(self._fit(f"→ {call.name} {one_line(call.arguments)}"), "dim")
+            self._spin("running " + ", ".join(self._running))
 
     def tool_done(self, call: Any, result: Any) -> None:
-        if self.progress:
-            first = result.content.splitlines()[0] if result.content else ""
-            more = " …" if len(result.content.splitlines()) > 1 else ""
-            mark = "✗" if result.is_error else "←"
-            self._note(f"{mark} {first}{more} ({result.duration:.2f} s)")
+        with self._lock:
+            if call.name in self._running:
+                self._running.remove(call.name)
+            if self.progress:
+                lines = result.content.splitlines()
+                first = one_line(lines[0]) if lines else ""
+                more = " …" if len(lines) > 1 else ""
+                mark = "✗" if result.is_error else "←"
+                who = f"{call.name}: " if self._calls_in_step > 1 else ""
+                line = self._fit(f"{mark} {who}{first}{more}", f" ({result.duration:.2f} s)")
+                self._note(line, "red" if result.is_error else "dim")
+            self._spin("running " + ", ".join(self._running) if self._running else None)
 
-    def _note(self, line: str) -> None:
-        self.err.write(line + "\n")
-        self.err.flush()
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Hold the spinner while something else uses the terminal (a confirmation prompt)."""
+        with self._lock:
+            if self._spinner is not None:
+                self._spinner.held += 1
+                self._spinner.erase()
+            self._end_reasoning()
+        try:
+            yield
+        finally:
+            with self._lock:
+                if self._spinner is not None:
+                    self._spinner.held -= 1
+
+    def holding(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """`fn` (say, a confirmation prompt) wrapped to run with the spinner held."""
+        def held(*args: Any, **kwargs: Any) -> Any:
+            with self.paused():
+                return fn(*args, **kwargs)
+        return held
 
     # -- at the end -------------------------------------------------------------------------
     def finish(self, result: Any, error: Optional[LlmrunError] = None) -> None:
-        if self.json_mode:
-            self.out.write(json.dumps(json_object(result, error), ensure_ascii=False) + "\n")
-        elif self.stream:
-            if self._line_open:
-                self.out.write("\n")
-                self._line_open = False
-        elif error is None:
-            self.out.write(result.answer + "\n")
-        self.out.flush()
-        if result is not None and not self.quiet and (result.steps or error is None):
-            self._note(usage_line(result))
-        if error is not None:
-            self.error(error.message)
+        with self._lock:
+            self._spin(None)
+            self._end_reasoning()
+            if self.json_mode:
+                self.out.write(json.dumps(json_object(result, error), ensure_ascii=False)
+                               + "\n")
+            elif self.stream:
+                if self._line_open:
+                    self.out.write("\n")
+                    self._line_open = False
+            elif error is None:
+                self.out.write(result.answer + "\n")
+            self.out.flush()
+            if result is not None and not self.quiet and (result.steps or error is None):
+                self._note(usage_line(result), "green" if error is None else "yellow")
+            if error is not None:
+                self.error(error.message)
+        self.close()
 
     def error(self, message: str) -> None:
-        self.err.write(f"llmrun: error: {message}\n")
+        with self._lock:
+            self._spin(None)
+            self._end_reasoning()
+            self._note(f"llmrun: error: {message}", "red")
+
+    def close(self) -> None:
+        """Erase the spinner and end its thread; safe to call more than once."""
+        if self._spinner is not None:
+            self._spinner.close()
+
+    # -- helpers (call with the lock held) --------------------------------------------------
+    def _spin(self, label: Optional[str]) -> None:
+        if self._spinner is None:
+            return
+        if label is None:
+            self._spinner.hide()
+        else:
+            self._spinner.show(label)
+
+    def _end_reasoning(self) -> None:
+        if self._reasoning_open:
+            self._reasoning_open = False
+            self._note("")
+
+    def _note(self, line: str, *style: str) -> None:
+        if self._spinner is not None:
+            self._spinner.erase()
+        self.err.write(self.style.paint(line, *style) + "\n")
         self.err.flush()
+
+    def _fit(self, line: str, tail: str = "") -> str:
+        """On a terminal, cut a long line to its width so it stays one line."""
+        if self._spinner is None:
+            return line + tail
+        from llmrun.spinner import columns
+
+        room = columns(self.err) - 1 - len(tail)
+        if len(line) > room > 10:
+            line = line[:room - 1] + "…"
+        return line + tail
 
 
 def usage_line(result: Any) -> str:

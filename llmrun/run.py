@@ -11,6 +11,7 @@ from llmrun.accumulator import Step, StepAccumulator
 from llmrun.conversation import (RequestOptions, assistant_message, request_body,
                                  tool_message)
 from llmrun.errors import MaxStepsError
+from llmrun.signals import activity
 from llmrun.usage import Usage
 
 
@@ -60,7 +61,8 @@ def run(result: RunResult, client: Any, toolbox: Any, renderer: Any, opts: Reque
     tools = toolbox.schemas()
     for _ in range(max_steps):
         body = request_body(client.provider.dialect, opts, messages, tools)
-        acc = StepAccumulator(on_text=renderer.text, on_reasoning=renderer.reasoning)
+        acc = StepAccumulator(on_text=renderer.text, on_reasoning=renderer.reasoning,
+                              on_batch=renderer.flush)
         renderer.waiting()
         try:
             client.complete(body, acc)
@@ -73,7 +75,8 @@ def run(result: RunResult, client: Any, toolbox: Any, renderer: Any, opts: Reque
             result.answer = step.text
             return result
         messages.append(assistant_message(step))
-        results = toolbox.run_calls(step.tool_calls, renderer.tool_start, renderer.tool_done)
+        with activity("running tool " + ", ".join(c.name for c in step.tool_calls)):
+            results = toolbox.run_calls(step.tool_calls, renderer.tool_start, renderer.tool_done)
         for call, outcome in zip(step.tool_calls, results):
             messages.append(tool_message(call.id, outcome.content))
             result.add_tool_call(call, outcome)

@@ -1,0 +1,177 @@
+"""`llmrun providers` and `llmrun models`: what llmrun can talk to, and what it offers.
+
+`providers` never reads a key's value beyond asking whether it is set. `models` uses the same
+provider resolution, headers, retries and error messages as `llmrun ask`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, Dict, List, Mapping, Optional
+from urllib.parse import urlsplit, urlunsplit
+
+from llmrun.errors import LlmrunError, StreamError
+
+
+def provider_rows(environ: Mapping[str, str] = os.environ) -> List[Dict[str, Any]]:
+    """One row per preset and config provider (a config entry replaces a preset's row)."""
+    from llmrun.config import default_provider, env, load_config
+    from llmrun.providers import PRESETS, preset
+
+    cfg = load_config(environ)
+    default = default_provider(cfg, environ)
+    shared_key = env("LLMRUN_API_KEY", environ) is not None
+    rows = []
+    for name in list(PRESETS) + [n for n in cfg.providers if n not in PRESETS]:
+        provider = cfg.providers.get(name) or preset(name)
+        key_env = provider.api_key_env
+        if key_env is None:
+            key = "not needed"
+        elif env(key_env, environ) is not None:
+            key = "set"
+        else:
+            key = "via LLMRUN_API_KEY" if shared_key else "not set"
+        rows.append({"name": name, "base_url": safe_url(provider.base_url),
+                     "api_key_env": key_env, "key": key,
+                     "dialect": provider.dialect.name,
+                     "source": "config" if name in cfg.providers else "preset",
+                     "default": name == default})
+    return rows
+
+
+def safe_url(url: str) -> str:
+    """The URL without a password in it (`https://user:secret@host` → `https://user@host`)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    netloc = f"{parts.username}:***@{host}" if parts.username else host
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def list_providers(as_json: bool, out: Any = None) -> int:
+    """Print the provider table (or a JSON list); return the exit status."""
+    out = out or sys.stdout
+    try:
+        rows = provider_rows()
+    except LlmrunError as exc:
+        return _fail(exc)
+    if as_json:
+        out.write(json.dumps(rows, ensure_ascii=False) + "\n")
+        return 0
+    table = [["NAME", "BASE URL", "KEY VARIABLE", "KEY", "DIALECT", "FROM"]]
+    for r in rows:
+        table.append([("* " if r["default"] else "") + r["name"], r["base_url"],
+                      r["api_key_env"] or "-", r["key"], r["dialect"], r["source"]])
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
+    for row in table:
+        cells = [cell.ljust(w) for cell, w in zip(row, widths)] + [row[-1]]
+        out.write("  ".join(cells).rstrip() + "\n")
+    out.flush()
+    return 0
+
+
+def list_models(provider: Optional[str], base_url: Optional[str], as_json: bool,
+                timeout: float = 30, retries: int = 2, out: Any = None) -> int:
+    """GET {base_url}/models of the chosen provider; one id per line, or the JSON list."""
+    out = out or sys.stdout
+    try:
+        models = fetch_models(provider, base_url, timeout, retries)
+    except LlmrunError as exc:
+        return _fail(exc)
+    if as_json:
+        out.write(json.dumps(models, ensure_ascii=False) + "\n")
+    else:
+        out.write("".join(f"{m['id']}\n" for m in models))
+    out.flush()
+    return 0
+
+
+def fetch_models(provider: Optional[str], base_url: Optional[str], timeout: float,
+                 retries: int) -> List[Dict[str, Any]]:
+    """The server's model objects, sorted by id; errors carry ask's exit codes (3, 4, 5)."""
+    import requests
+
+    from llmrun.config import load_config, resolve_provider
+    from llmrun.transport import Transport
+
+    prov, key = resolve_provider({"provider": provider, "base_url": base_url}, load_config(),
+                                 need_key=False)
+    transport = Transport(prov, key, timeout, retries)
+    url = prov.base_url + "/models"
+    headers = transport.headers()
+    headers.pop("Content-Type", None)
+    headers["Accept"] = "application/json"
+    try:
+        resp = transport.session.get(url, headers=headers, timeout=(timeout, timeout))
+        if resp.status_code >= 400:
+            raise _api_error(prov, key, resp)
+        body = resp.content
+    except requests.exceptions.Timeout:
+        raise StreamError(f"no answer from {url} within {timeout:g} s (raise --timeout)")
+    except requests.exceptions.RequestException as exc:
+        raise StreamError(f"cannot connect to {url}: {_reason(exc)}")
+    finally:
+        transport.close()
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise StreamError(f"{url} did not answer JSON (is this an OpenAI-compatible API?)")
+    return _model_list(data, url)
+
+
+def _api_error(prov: Any, key: Optional[str], resp: Any) -> LlmrunError:
+    """HTTP 4xx/5xx: the status, the provider's own message, and which variable to check."""
+    from llmrun.errors import APIError
+    from llmrun.transport import error_detail
+
+    detail = error_detail(resp.text[:65536])
+    message = f"{prov.name} answered HTTP {resp.status_code} {resp.reason or ''}".rstrip()
+    message += f": {detail}" if detail else ""
+    variable = prov.api_key_env or "LLMRUN_API_KEY"
+    if resp.status_code in (401, 403):
+        message += f" (check the key in {variable})" if key else \
+            f" (no key was sent: set {variable}" + \
+            (" or LLMRUN_API_KEY)" if variable != "LLMRUN_API_KEY" else ")")
+    if key:
+        message = message.replace(key, "[redacted]")
+    return APIError(message, resp.status_code)
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost OS-level reason of a requests error ("Connection refused")."""
+    seen = exc
+    while seen is not None:
+        for arg in getattr(seen, "args", ()):
+            if isinstance(arg, BaseException) and arg is not seen:
+                found = _reason(arg)
+                if found:
+                    return found
+        if isinstance(seen, OSError) and seen.strerror:
+            return seen.strerror
+        seen = seen.__cause__ or seen.__context__
+    return type(exc).__name__
+
+
+def _model_list(data: Any, url: str) -> List[Dict[str, Any]]:
+    """`{"data": [{"id": …}, …]}` (OpenAI and nearly everyone) or a bare list."""
+    items = data.get("data", data.get("models")) if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise StreamError(f"{url} answered JSON without a list of models")
+    models = []
+    for item in items:
+        if isinstance(item, str):
+            item = {"id": item}
+        if isinstance(item, dict) and isinstance(item.get("id") or item.get("name"), str):
+            item.setdefault("id", item.get("name"))
+            models.append(item)
+    return sorted(models, key=lambda m: m["id"])
+
+
+def _fail(exc: LlmrunError) -> int:
+    sys.stderr.write(f"llmrun: error: {exc.message}\n")
+    return exc.exit_code

@@ -1,0 +1,28 @@
+#!/bin/sh
+# Ask a question with tools once a day and append the JSON result to a log (one line per run).
+#
+#   crontab -e
+#   # m h dom mon dow  command
+#   15 7 * * *  OPENROUTER_API_KEY=sk-or-... /path/to/samples/cron-daily.sh
+#
+# Provider and model come from the environment (LLMRUN_PROVIDER, LLMRUN_MODEL, ...) or from
+# ~/.config/llmrun/config.yaml: cron sets HOME, so the config file is found as usual.
+# Nothing is drawn for a terminal here: no spinner, no colour. With -q, stderr carries only
+# errors, so cron mails you only when something went wrong; the exit status says what
+# (3 configuration, 4 HTTP error, 5 connection or stream, 6 too many steps).
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+log=${LLMRUN_LOG:-$HOME/llmrun-daily.jsonl}
+tools=${LLMRUN_DAILY_TOOLS:-$here/../tools}
+question=${1:-"What is today's date, and what is the weather in Florence, Italy?"}
+llmrun=${LLMRUN_BIN:-llmrun}          # cron's PATH is short: name llmrun in full if needed
+
+# --json prints exactly one object on stdout, even when the run fails (it then has "error").
+# --no-stdin: cron's standard input is not a terminal, and it is not part of the question.
+result=$($llmrun ask --json --no-stdin -q -t "$tools" "$question")
+status=$?
+[ -n "$result" ] || result=null       # a bad command line prints no object
+printf '{"date": "%s", "exit": %d, "result": %s}\n' \
+    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$status" "$result" >>"$log"
+exit "$status"
