@@ -3,88 +3,104 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Callable, Optional
 
 from llmrun.accumulator import StepAccumulator
 from llmrun.errors import StreamError
 from llmrun.sse import SSEReader
+from llmrun.wire import body_reader, loads as fast_loads
 
 READ_SIZE = 65536
+Read = Callable[[int], bytes]
+CUT = "the stream was cut before the step finished (no finish_reason or [DONE]); try again"
 
 
-def read_response(resp: Any, acc: StepAccumulator) -> None:
-    """Feed the whole body of `resp` into `acc`; raise StreamError if it is not a full step."""
+def read_response(resp: Any, acc: StepAccumulator, timeout: Optional[float] = None) -> None:
+    """Feed the whole body of `resp` into `acc`; raise StreamError if it is not a full step.
+
+    `timeout` is only named in the message when the stream stalls."""
     ctype = (resp.headers.get("Content-Type") or "").lower()
-    if "json" in ctype and "event-stream" not in ctype:
-        _read_json(resp, acc)
-    elif ctype and "event-stream" not in ctype:
-        raise StreamError(f"expected an event stream but the server sent {ctype.split(';')[0]}"
-                          " (is the base URL right?)")
-    else:
-        _read_sse(resp, acc)
+    try:
+        if "json" in ctype and "event-stream" not in ctype:
+            consume_json(_reader(resp, timeout), acc)
+        elif ctype and "event-stream" not in ctype:
+            raise StreamError(f"expected an event stream but the server sent "
+                              f"{ctype.split(';')[0]} (is the base URL right?)")
+        else:
+            consume_sse(_reader(resp, timeout), acc)
+    finally:
+        resp.close()
+        if getattr(acc, "on_batch", None) is not None:
+            acc.on_batch()  # whatever the last read brought, even on [DONE] or an error
 
 
-def _read_sse(resp: Any, acc: StepAccumulator) -> None:
-    read = _reader(resp)
+def consume_sse(read: Read, acc: StepAccumulator) -> None:
+    """Feed an SSE body, pulled with `read(n)`, into `acc` until [DONE] or its end."""
     reader = SSEReader()
     feed = reader.feed
-    loads = json.loads
+    loads = fast_loads
     add = acc.add
-    try:
-        while True:
-            data = read(READ_SIZE)
-            events = feed(data) if data else reader.close()
-            for event in events:
-                payload = event.data
-                if payload == b"[DONE]":
-                    return
-                try:
-                    chunk = loads(payload)
-                except ValueError as exc:  # also UnicodeDecodeError
-                    raise StreamError(f"malformed stream: {_what(exc)} in event "
-                                      f"{_preview(payload)}")
-                if not isinstance(chunk, dict):
-                    raise StreamError(f"malformed stream: event {_preview(payload)} is not "
-                                      "a JSON object")
-                if "error" in chunk and chunk["error"] or event.event == "error":
-                    raise StreamError("the stream reported an error: " + _stream_error(chunk))
-                add(chunk)
-            if not data:
-                break
-    finally:
-        resp.close()
+    batch_done = getattr(acc, "on_batch", None)
+    while True:
+        data = read(READ_SIZE)
+        events = feed(data) if data else reader.close()
+        for event in events:
+            payload = event.data
+            if payload == b"[DONE]":
+                return
+            if event.event == "error":
+                raise StreamError("the stream reported an error: " + _error_text(payload))
+            try:
+                chunk = loads(payload)
+            except (ValueError, RecursionError) as exc:  # also UnicodeDecodeError
+                raise _bad_event(exc, payload, at_end=not data) from None
+            if not isinstance(chunk, dict):
+                raise StreamError(f"malformed stream: event {_preview(payload)} is not "
+                                  "a JSON object")
+            if "error" in chunk and chunk["error"]:
+                raise StreamError("the stream reported an error: " + _stream_error(chunk))
+            add(chunk)
+        if batch_done is not None and events:
+            batch_done()  # before the next read may block: every delta is out by then
+        if not data:
+            break
     if not acc.finish_reason:
-        raise StreamError("the stream was cut before the step finished (no finish_reason or "
-                          "[DONE]); try again")
+        raise StreamError(CUT)
 
 
-def _reader(resp: Any):
-    """`read1` hands over whatever bytes have arrived, without waiting for a full buffer."""
+def _bad_event(exc: BaseException, payload: bytes, at_end: bool) -> StreamError:
+    if at_end:  # the body ended inside an event that never got its blank line
+        return StreamError("the stream was cut in the middle of an event, before the step "
+                           "finished; try again")
+    return StreamError(f"malformed stream: {_what(exc)} in event {_preview(payload)}")
+
+
+def _reader(resp: Any, timeout: Optional[float] = None) -> Read:
+    """A read that hands over whatever bytes have arrived, without waiting for a full buffer
+    (`read1`, or the bulk de-chunking reader of llmrun/wire.py)."""
     from llmrun.transport_errors import wrap_read
 
-    raw = resp.raw
-    read1 = getattr(raw, "read1", None)
-    if read1 is None:  # pragma: no cover - every urllib3 2.x response has read1
-        return wrap_read(raw.read)
-    return wrap_read(read1)
+    return wrap_read(body_reader(resp.raw), timeout)
 
 
-def _read_json(resp: Any, acc: StepAccumulator) -> None:
+def consume_json(read: Read, acc: StepAccumulator) -> None:
     """A server that ignored `stream: true` and answered one ordinary completion."""
-    read = _reader(resp)
-    parts = []
-    try:
-        while True:
-            data = read(READ_SIZE)
-            if not data:
-                break
-            parts.append(data)
-    finally:
-        resp.close()
+    from llmrun.sse import MAX_EVENT_BYTES
+
+    parts, size = [], 0
+    while True:
+        data = read(READ_SIZE)
+        if not data:
+            break
+        parts.append(data)
+        size += len(data)
+        if size > MAX_EVENT_BYTES:
+            raise StreamError("malformed response: a JSON answer larger than "
+                              f"{MAX_EVENT_BYTES // (1024 * 1024)} MiB")
     body = b"".join(parts)
     try:
         chunk = json.loads(body)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise StreamError(f"malformed response: {_what(exc)} in {_preview(body)}")
     if not isinstance(chunk, dict):
         raise StreamError(f"malformed response: {_preview(body)} is not a JSON object")
@@ -95,18 +111,33 @@ def _read_json(resp: Any, acc: StepAccumulator) -> None:
         acc.finish_reason = "tool_calls" if acc.has_tool_calls else "stop"
 
 
+def _error_text(payload: bytes) -> str:
+    """What an `event: error` says: its JSON error message, or its first line of text."""
+    try:
+        chunk = json.loads(payload)
+    except (ValueError, RecursionError):
+        chunk = None
+    if isinstance(chunk, dict):
+        return _stream_error(chunk)
+    from llmrun.transport_errors import error_detail
+
+    return error_detail(payload.decode("utf-8", "replace")) or "(no details)"
+
+
 def _stream_error(chunk: dict) -> str:
-    from llmrun.transport import _find_message
+    from llmrun.transport_errors import find_message
 
     error = chunk.get("error")
-    message = _find_message(chunk) or json.dumps(chunk)[:300]
+    message = " ".join(find_message(chunk).split())[:500] or json.dumps(chunk)[:300]
     code = error.get("code") if isinstance(error, dict) else None
     return f"{message} (code {code})" if code not in (None, "") else message
 
 
-def _what(exc: Exception) -> str:
+def _what(exc: BaseException) -> str:
     if isinstance(exc, UnicodeDecodeError):
         return "invalid UTF-8"
+    if isinstance(exc, RecursionError):
+        return "JSON nested too deeply"
     return f"invalid JSON ({str(exc).split(':')[0]})"
 
 

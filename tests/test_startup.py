@@ -1,0 +1,66 @@
+"""Start-up stays instant: `--version` and every `--help` import no network or YAML stack.
+
+Checked in real subprocesses with `python -X importtime`, which lists every module the
+process imported (timing figures are ignored: benchmarks live in bench/)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import List, Set
+
+import click
+import pytest
+
+from llmrun import __version__
+from llmrun.cli import cli
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: What the console script does (setuptools' wrapper imports `main` and calls it).
+CONSOLE_SCRIPT = "import sys; from llmrun.cli import main; sys.argv[0] = 'llmrun'; sys.exit(main())"
+FORBIDDEN = {"requests", "urllib3", "yaml", "jsonschema", "http.client", "ssl",
+             "charset_normalizer", "idna", "colorama"}
+
+
+def imported(args: List[str]) -> "tuple[Set[str], str]":
+    """Run llmrun with `args`; return the modules it imported and its stdout."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMRUN_")}
+    done = subprocess.run([sys.executable, "-X", "importtime"] + args, capture_output=True,
+                          text=True, env=env, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    modules = {line.split("|")[-1].strip() for line in done.stderr.splitlines()
+               if line.startswith("import time:")}
+    assert "llmrun.cli" in modules  # the probe really saw llmrun's imports
+    return modules, done.stdout
+
+
+def _subcommands() -> List[str]:
+    return cli.list_commands(click.Context(cli))
+
+
+@pytest.mark.parametrize("entry", [["-c", CONSOLE_SCRIPT], ["-m", "llmrun"]],
+                         ids=["console-script", "python-m"])
+def test_version_imports_no_network_or_yaml(entry):
+    modules, out = imported(entry + ["--version"])
+    assert out.strip() == f"llmrun {__version__}"
+    assert not modules & FORBIDDEN, sorted(modules & FORBIDDEN)
+
+
+def test_help_imports_no_network_or_yaml():
+    modules, out = imported(["-c", CONSOLE_SCRIPT, "--help"])
+    assert "Usage: llmrun" in out and "ask" in out
+    assert not modules & FORBIDDEN, sorted(modules & FORBIDDEN)
+
+
+@pytest.mark.parametrize("name", _subcommands())
+def test_subcommand_help_imports_no_network_or_yaml(name):
+    modules, out = imported(["-c", CONSOLE_SCRIPT, name, "--help"])
+    assert f"Usage: llmrun {name}" in out
+    assert not modules & FORBIDDEN, sorted(modules & FORBIDDEN)
+
+
+def test_probe_sees_a_heavy_path():
+    """The same probe does see requests when a command really needs it (it can fail)."""
+    modules, _ = imported(["-c", "import requests, llmrun.cli"])
+    assert "requests" in modules and "urllib3" in modules
