@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 
 @dataclass
@@ -290,3 +290,38 @@ def echo_header(status: int, make_body: Callable[[str], bytes], ctype: str = "ap
         h.wfile.flush()
 
     return Reply(action=act)
+
+
+def gated_reply(steps: List[Tuple[Callable[[], bool], bytes]], wait: float = 20,
+                mode: str = "chunked") -> Reply:
+    """An SSE reply that sends each piece only once its condition holds (say, the spinner is
+    on screen, or the client has handed the last event over). `reply.opened` records, per
+    piece, whether the condition came true (False: it gave up after `wait` seconds and sent
+    the piece anyway). mode: "chunked", or "close" (no length: the body ends at close)."""
+    opened: List[bool] = []
+
+    def action(h: Any) -> None:
+        h.send_response(200)
+        h.send_header("Content-Type", "text/event-stream")
+        if mode == "chunked":
+            h.send_header("Transfer-Encoding", "chunked")
+        else:
+            h.send_header("Connection", "close")
+        h.end_headers()
+        h.wfile.flush()
+        for condition, data in steps:
+            deadline = time.monotonic() + wait
+            while not condition() and time.monotonic() < deadline:
+                time.sleep(0.005)
+            opened.append(condition())
+            h.wfile.write(b"%x\r\n%s\r\n" % (len(data), data) if mode == "chunked" else data)
+            h.wfile.flush()
+        if mode == "chunked":
+            h.wfile.write(b"0\r\n\r\n")
+            h.wfile.flush()
+        h.close_connection = True
+
+    reply = Reply(action=action)
+    reply.opened = opened  # type: ignore[attr-defined]
+    reply.gates = len(steps)  # type: ignore[attr-defined]
+    return reply

@@ -13,10 +13,9 @@ import sys
 import termios
 import threading
 import time
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Optional
 
 from conftest import ROOT
-from server import Reply
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -125,31 +124,3 @@ def spawn_on_pty(args: List[str], env: dict, screen: Screen, stdout: Any = None,
         os.close(slave)
     screen.attach(master)
     return proc
-
-
-def gated_reply(steps: List[Tuple[Callable[[], bool], bytes]], wait: float = 20) -> Reply:
-    """A chunked SSE reply that sends each piece only once its condition holds (say, the
-    spinner is on screen). `reply.opened` records, per piece, whether the condition came
-    true (False: it gave up after `wait` seconds and sent the piece anyway)."""
-    opened: List[bool] = []
-
-    def action(h: Any) -> None:
-        h.send_response(200)
-        h.send_header("Content-Type", "text/event-stream")
-        h.send_header("Transfer-Encoding", "chunked")
-        h.end_headers()
-        h.wfile.flush()
-        for condition, data in steps:
-            deadline = time.monotonic() + wait
-            while not condition() and time.monotonic() < deadline:
-                time.sleep(0.005)
-            opened.append(condition())
-            h.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-            h.wfile.flush()
-        h.wfile.write(b"0\r\n\r\n")
-        h.wfile.flush()
-
-    reply = Reply(action=action)
-    reply.opened = opened
-    reply.gates = len(steps)
-    return reply

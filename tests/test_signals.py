@@ -72,6 +72,17 @@ def sleepy_tool(tmp_path) -> str:
     return str(path)
 
 
+def signal_and_collect(proc, sig: int):
+    """Send `sig`, collect the output; a process that does not stop is killed (and fails)."""
+    try:
+        proc.send_signal(sig)
+        return proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def interrupt_tool(tmp_path, sig: int, *extra: str):
     with TestServer([Reply(CALL), Reply(good_stream("never reached"))]) as srv:
         proc = start(tmp_path, srv.url, "-t", sleepy_tool(tmp_path), *extra)
@@ -81,12 +92,8 @@ def interrupt_tool(tmp_path, sig: int, *extra: str):
             pgid = int((tmp_path / "pgid").read_text())
             child = int((tmp_path / "child").read_text())
             assert {pgid, child} <= set(group_members(pgid))  # the tool really runs
-            proc.send_signal(sig)
-            out, err = proc.communicate(timeout=15)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            out, err = signal_and_collect(proc, sig)
         requests = len(srv.requests)
     return proc.returncode, out.decode(), err.decode(), pgid, requests
 
@@ -121,12 +128,8 @@ def test_interrupt_while_waiting_for_the_model(tmp_path, sig, code):
         try:
             assert wait_for(lambda: srv.requests), "the request never arrived"
             time.sleep(0.1)  # now blocked reading the answer
-            proc.send_signal(sig)
-            out, err = proc.communicate(timeout=15)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            out, err = signal_and_collect(proc, sig)
     assert proc.returncode == code, err
     assert "Traceback" not in err.decode()
     message = json.loads(out)["error"]["message"]

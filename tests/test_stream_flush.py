@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from server import Reply, sse
+from server import gated_reply, sse
 from streams import answer_step, text
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -20,27 +20,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.mark.parametrize("mode", ["chunked", "close"])
 def test_streamed_delta_is_on_stdout_before_the_server_sends_more(server, mode):
     on_stdout = threading.Event()
-    seen_while_held = []
-
-    def action(h):
-        h.send_response(200)
-        h.send_header("Content-Type", "text/event-stream")
-        h.send_header("Transfer-Encoding" if mode == "chunked" else "Connection",
-                      "chunked" if mode == "chunked" else "close")
-        h.end_headers()
-
-        def write(data):
-            h.wfile.write(b"%x\r\n%s\r\n" % (len(data), data) if mode == "chunked" else data)
-            h.wfile.flush()
-
-        write(sse(text("one "), text("two "), done=False))  # two deltas in one read
-        seen_while_held.append(on_stdout.wait(10))  # hold the rest until stdout shows them
-        write(sse(*answer_step("three")))
-        if mode == "chunked":
-            h.wfile.write(b"0\r\n\r\n")
-        h.close_connection = True
-
-    server.add(Reply(action=action))
+    # two deltas in one read; the rest is held back until stdout shows them
+    reply = gated_reply([(lambda: True, sse(text("one "), text("two "), done=False)),
+                         (on_stdout.is_set, sse(*answer_step("three")))], wait=10, mode=mode)
+    server.add(reply)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     proc = subprocess.Popen([sys.executable, "-m", "llmrun", "ask", "--stream", "--no-stdin",
                              "-q", "--base-url", server.url, "-m", "test-model", "Hi"],
@@ -54,5 +37,5 @@ def test_streamed_delta_is_on_stdout_before_the_server_sends_more(server, mode):
     on_stdout.set()
     rest, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
-    assert seen_while_held == [True]
+    assert reply.opened == [True, True]
     assert (out + rest).decode() == "one two three\n"

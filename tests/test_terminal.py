@@ -18,7 +18,8 @@ import pytest
 from conftest import ROOT
 from server import Reply, TestServer, sse
 from streams import answer_step, call_args, call_header, chunk, text, usage
-from terminal_helpers import Screen, gated_reply, spawn_on_pty
+from server import gated_reply
+from terminal_helpers import Screen, spawn_on_pty
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a Unix pty")
 
