@@ -12,7 +12,7 @@ import sys
 from typing import Any, Dict, List, Mapping, Optional
 from urllib.parse import urlsplit, urlunsplit
 
-from llmrun.errors import LlmrunError, StreamError
+from llmrun.errors import LlmrunError, StreamError, report
 
 
 def provider_rows(environ: Mapping[str, str] = os.environ) -> List[Dict[str, Any]]:
@@ -59,7 +59,7 @@ def list_providers(as_json: bool, out: Any = None) -> int:
     try:
         rows = provider_rows()
     except LlmrunError as exc:
-        return _fail(exc)
+        return report(exc)
     if as_json:
         out.write(json.dumps(rows, ensure_ascii=False) + "\n")
         return 0
@@ -82,7 +82,7 @@ def list_models(provider: Optional[str], base_url: Optional[str], as_json: bool,
     try:
         models = fetch_models(provider, base_url, timeout, retries)
     except LlmrunError as exc:
-        return _fail(exc)
+        return report(exc)
     if as_json:
         out.write(json.dumps(models, ensure_ascii=False) + "\n")
     else:
@@ -170,8 +170,3 @@ def _model_list(data: Any, url: str) -> List[Dict[str, Any]]:
             item.setdefault("id", item.get("name"))
             models.append(item)
     return sorted(models, key=lambda m: m["id"])
-
-
-def _fail(exc: LlmrunError) -> int:
-    sys.stderr.write(f"llmrun: error: {exc.message}\n")
-    return exc.exit_code

@@ -54,3 +54,16 @@ class Interrupted(LlmrunError):
     def __init__(self, message: str, exit_code: int = 130) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+def report(exc: LlmrunError) -> int:
+    """Print the one `llmrun: error:` line for `exc` (key redacted); return its exit status.
+
+    For the commands that have no renderer (`tools`, `providers`, `models`)."""
+    import sys
+
+    from llmrun.transport_errors import redact
+
+    sys.stderr.write(f"llmrun: error: {redact(exc.message)}\n")
+    sys.stderr.flush()
+    return exc.exit_code

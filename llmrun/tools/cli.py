@@ -24,13 +24,12 @@ def _reports_errors(func: Callable[..., None]) -> Callable[..., None]:
     """An LlmrunError becomes one `llmrun: error:` line and its exit code."""
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> None:
-        from llmrun.errors import LlmrunError
+        from llmrun.errors import LlmrunError, report
 
         try:
             func(*args, **kwargs)
         except LlmrunError as exc:
-            click.echo(f"llmrun: error: {exc.message}", err=True)
-            sys.exit(exc.exit_code)
+            sys.exit(report(exc))
     return wrapper
 
 
