@@ -53,17 +53,15 @@ def read_prompt(words: Sequence[str], use_stdin: bool, stdin: Any = None) -> str
 def ask(o: AskOptions) -> int:
     """Run one `llmrun ask`; return its exit status."""
     from llmrun.render import Renderer
+    from llmrun.run import RunResult
+    from llmrun.signals import handling, interrupted
 
     out_tty = sys.stdout.isatty()
     renderer = Renderer(stream=out_tty if o.stream is None else o.stream, json_mode=o.json,
                         quiet=o.quiet, verbose=o.verbose, show_progress=sys.stderr.isatty(),
                         show_reasoning=o.show_reasoning)
-    from llmrun.run import RunResult
-
     result = RunResult(provider=o.provider or "", model=o.model or "")
     error: Optional[LlmrunError] = None
-    from llmrun.signals import handling, interrupted
-
     try:
         with handling():  # SIGINT/SIGTERM/SIGHUP stop the request and the tools
             _ask(o, renderer, result)
@@ -82,6 +80,7 @@ def _ask(o: AskOptions, renderer: Any, result: Any) -> None:
     from llmrun.config import load_config, resolve
     from llmrun.conversation import RequestOptions, first_messages
     from llmrun.run import run
+    from llmrun.tools.confirm import ask_terminal
     from llmrun.tools.runner import Toolbox
     from llmrun.tools.spec import load_tools
 
@@ -97,8 +96,6 @@ def _ask(o: AskOptions, renderer: Any, result: Any) -> None:
     settings = resolve(vars(o), cfg, need_key=cassette is None,
                        fallback=cassette.hints() if cassette else None)
     result.provider, result.model = settings.provider.name, settings.model
-    from llmrun.tools.confirm import ask_terminal
-
     toolbox = Toolbox(load_tools(settings.tool_paths, o.tool), yes=o.yes,
                       ask=renderer.holding(ask_terminal))  # no spinner over the question
     transport = _transport(o, settings, cassette)
