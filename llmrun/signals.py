@@ -81,6 +81,14 @@ class _Handler:
         raise self.caught
 
 
+def leave_to_main_thread() -> None:
+    """Block our signals in the calling helper thread, so the kernel delivers them to the
+    main thread, where Python runs the handler at once (a thread that starts processes must
+    not call this: children inherit the signal mask)."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, [getattr(signal, s) for s in _SIGNALS])
+
+
 @contextmanager
 def handling() -> Iterator[None]:
     """Install the handlers for one run (main thread only), restore the old ones after.

@@ -93,6 +93,9 @@ class Spinner:
 
     # -- the thread -------------------------------------------------------------------------
     def _loop(self) -> None:
+        from llmrun.signals import leave_to_main_thread
+
+        leave_to_main_thread()
         while not self._closed.wait(self.interval):
             with self.lock:
                 if self._closed.is_set() or self._broken:

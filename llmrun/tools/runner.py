@@ -261,7 +261,7 @@ class Toolbox:
                     threading.Thread(target=_work, args=(i, job, done), daemon=True,
                                      name=f"llmrun-tool-{i}").start()
             for _ in calls:
-                i, result = done.get()
+                i, result = _next_result(done)
                 results[i] = result = self.redact(result)
                 if on_done:
                     on_done(calls[i], result)
@@ -269,6 +269,17 @@ class Toolbox:
             stop_all()
             raise
         return [r for r in results if r is not None]
+
+
+def _next_result(done: "queue.Queue[Tuple[int, ToolResult]]") -> Tuple[int, ToolResult]:
+    """Wait for the next finished call, waking now and then: Python runs signal handlers
+    only in the main thread, and a Ctrl-C the kernel hands to a tool thread would not wake
+    a main thread blocked on a lock for good."""
+    while True:
+        try:
+            return done.get(timeout=0.1)
+        except queue.Empty:
+            continue
 
 
 def _work(i: int, job: Job, done: "queue.Queue[Tuple[int, ToolResult]]") -> None:
