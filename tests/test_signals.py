@@ -58,7 +58,14 @@ def start(tmp_path, url: str, *extra: str) -> subprocess.Popen:
         [sys.executable, "-m", "llmrun", "ask", "--no-stdin", "--base-url", url,
          "-m", "test-model", *extra, "Hi"],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-        cwd=str(tmp_path))
+        cwd=str(tmp_path), preexec_fn=_default_signals)
+
+
+def _default_signals() -> None:
+    """Undo an inherited SIG_IGN (a job started in the background by a non-interactive shell
+    ignores SIGINT, and llmrun keeps ignored signals ignored, as nohup users expect)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
 
 
 def sleepy_tool(tmp_path) -> str:
