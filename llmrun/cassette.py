@@ -180,6 +180,15 @@ class RecordingAdapter(HTTPAdapter):
                              "started": started})
         return response
 
+    @staticmethod
+    def check_target(path: str) -> None:
+        """Fail before any request is sent (and paid for) when the cassette cannot be written."""
+        try:
+            with open(path, "a", encoding="utf-8"):
+                pass
+        except OSError as exc:
+            raise ConfigError(f"cannot write cassette {path}: {exc.strerror}")
+
     def write(self, path: str, provider: Optional[str] = None) -> None:
         interactions = [self._interaction(i, r) for i, r in enumerate(self.records)]
         text = dump_cassette(interactions, {"provider": provider} if provider else None)

@@ -149,3 +149,10 @@ def _split(command):
     import shlex
 
     return shlex.split(command)
+
+
+def test_an_unwritable_cassette_fails_before_any_request(run_cli, server, tmp_path):
+    run = run_cli(["ask", "--base-url", server.url, "-m", "m", "--record",
+                   str(tmp_path / "no" / "such" / "dir.yaml"), "hi"])
+    assert run.code == 3 and "cannot write cassette" in run.stderr
+    assert server.requests == []
