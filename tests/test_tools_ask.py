@@ -122,3 +122,23 @@ def test_yes_runs_confirm_tools(server, run_cli, tooldir):
     run = ask(run_cli, server, tooldir, "--yes")
     assert run.code == 0 and run.json()["tool_calls"][0]["is_error"] is False
     assert (tooldir / "guarded-ran").exists()
+
+
+def test_an_abandoned_python_tool_cannot_print_into_the_json(server, tmp_path):
+    """A Python tool past its timeout is abandoned, not killed; whatever it prints later must
+    still go to stderr, never into the one JSON object on stdout."""
+    (tmp_path / "late_llmrun.py").write_text(
+        "import time\ndef late():\n    time.sleep(1.0)\n    print('LEAKED')\n    return 'x'\n")
+    (tmp_path / "late.yaml").write_text("name: late\ndescription: slow\n"
+                                        "python: late_llmrun:late\ntimeout: 0.3\n")
+    server.add(Reply(sse(*tool_step(("late", "{}")))),
+               # the answer trickles in (~1 s), so the abandoned function prints meanwhile
+               Reply(sse(*answer_step("Done")), delay=0.1))
+    proc = subprocess.run([sys.executable, "-m", "llmrun", "ask", "--json", "--no-stdin",
+                           "--base-url", server.url, "-m", "m", "-t", str(tmp_path), "go"],
+                          capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, LLMRUN_API_KEY="k"))
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)  # exactly one object: nothing else on stdout
+    assert out["tool_calls"][0]["is_error"] and "timed out" in out["tool_calls"][0]["result"]
+    assert "LEAKED" in proc.stderr

@@ -122,8 +122,9 @@ def run(name: str, arguments: str, paths: Tuple[str, ...], yes: bool) -> None:
     loaded = {t.name: t for t in load_tools(default_paths(paths))}
     if name not in loaded:
         raise ConfigError(f"no tool named '{name}' (loaded: {', '.join(loaded) or 'none'})")
+    stdout = sys.stdout  # a Python tool that is abandoned keeps sys.stdout on stderr
     result = Toolbox([loaded[name]], yes=yes).run_call(name, arguments)
-    click.echo(result.content)
+    click.echo(result.content, file=stdout)
     if result.is_error:
         click.echo(f"llmrun: error: tool '{name}' returned an error result "
                    f"({result.duration:.2f} s)", err=True)

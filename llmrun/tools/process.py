@@ -69,7 +69,9 @@ def _collect(proc: subprocess.Popen, deadline: float, cap: int) -> Outcome:
             break
         events = sel.select(min(remaining, _IDLE_POLL))
         if not events and proc.poll() is not None:
-            break  # exited; whatever still holds the pipes is a leftover child
+            events = sel.select(0)  # a last look: output written just before the exit
+            if not events:
+                break  # exited; whatever still holds the pipes is a leftover child
         for key, _ in events:
             data = os.read(key.fd, READ_SIZE)
             if not data:

@@ -68,13 +68,20 @@ def call(target: str, folder: str, args: Dict[str, Any], timeout: float) -> str:
         except BaseException as exc:  # the model sees it, whatever it is
             box.append(("raised", exc))
 
-    thread = threading.Thread(target=run, daemon=True, name="llmrun-python-tool")
+    def run_redirected() -> None:
+        try:
+            run()
+        finally:  # only when the function really returns: an abandoned one may print later
+            _stdout_to_stderr(False)
+
+    thread = threading.Thread(target=run_redirected, daemon=True, name="llmrun-python-tool")
     _stdout_to_stderr(True)
     try:
         thread.start()
-        thread.join(timeout)
-    finally:
-        _stdout_to_stderr(False)  # also when giving up on it: the count must not stick
+    except BaseException:
+        _stdout_to_stderr(False)
+        raise
+    thread.join(timeout)
     if not box:
         raise PythonToolError(f"timed out after {timeout:g} s (the function was abandoned)")
     status, value = box[0]
