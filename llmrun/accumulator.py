@@ -169,18 +169,18 @@ class StepAccumulator:
     # -- result -----------------------------------------------------------------------------
     @property
     def text(self) -> str:
-        return "".join(self._text)
+        return mend("".join(self._text))
 
     @property
     def has_tool_calls(self) -> bool:
         return bool(self._calls)
 
     def finish(self) -> Step:
-        calls = [ToolCall(c["id"] or f"call_{i}", c["name"], "".join(c["args"]))
+        calls = [ToolCall(c["id"] or f"call_{i}", c["name"], mend("".join(c["args"])))
                  for i, c in enumerate(self._calls)]
         reason = self.finish_reason or ("tool_calls" if calls else "stop")
         details = [_clean_block(b) for b in self._details]
-        return Step(text=self.text, reasoning="".join(self._reasoning),
+        return Step(text=self.text, reasoning=mend("".join(self._reasoning)),
                     reasoning_details=details, tool_calls=calls, finish_reason=reason,
                     usage=Usage.from_api(self._usage) if self._usage else None,
                     model=self.model)
@@ -188,4 +188,13 @@ class StepAccumulator:
 
 def _clean_block(block: Dict[str, Any]) -> Dict[str, Any]:
     """Drop empty signatures that some providers repeat on every delta."""
-    return {k: v for k, v in block.items() if not (k == "signature" and not v)}
+    return {k: mend(v) if isinstance(v, str) else v for k, v in block.items()
+            if not (k == "signature" and not v)}
+
+
+def mend(text: str) -> str:
+    """Join a surrogate pair that JSON escapes split over two chunks ("\\ud83d" + "\\ude00"),
+    and replace a lone surrogate with U+FFFD: neither can be written as UTF-8."""
+    if text.isascii():
+        return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")

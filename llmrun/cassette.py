@@ -39,6 +39,8 @@ class Cassette:
                 data = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         except OSError as exc:
             raise ConfigError(f"cannot read cassette {path}: {exc.strerror}")
+        except UnicodeDecodeError:
+            raise ConfigError(f"cassette {path} is not UTF-8 text")
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f":{mark.line + 1}" if mark is not None else ""
@@ -49,6 +51,10 @@ class Cassette:
                 and isinstance(i.get("response"), dict) for i in interactions):
             raise ConfigError(f"cassette {path} has no go-vcr 'interactions' list of "
                               "request/response pairs")
+        for number, interaction in enumerate(interactions):
+            problem = _response_problem(interaction["response"])
+            if problem:
+                raise ConfigError(f"cassette {path}: interaction {number}: {problem}")
         meta = data.get("llmrun")
         return cls(path, interactions, meta if isinstance(meta, dict) else None)
 
@@ -68,6 +74,20 @@ class Cassette:
         if isinstance(model, str):
             hints["model"] = model
         return hints
+
+
+def _response_problem(response: Dict[str, Any]) -> Optional[str]:
+    """What makes a recorded response unusable for replay, if anything."""
+    code = response.get("code", 200)
+    if isinstance(code, bool) or not isinstance(code, int) or not 100 <= code <= 599:
+        return f"response code must be an HTTP status number, not {code!r}"
+    if not isinstance(response.get("body", ""), (str, type(None))):
+        return "response body must be text"
+    headers = response.get("headers") or {}
+    if not isinstance(headers, dict) or not all(
+            isinstance(v, (str, list)) for v in headers.values()):
+        return "response headers must be a mapping of names to lists of values"
+    return None
 
 
 def _json(text: Any) -> Dict[str, Any]:

@@ -89,7 +89,12 @@ class Renderer:
         with self._lock:
             self._spin(None)
             self._end_reasoning()
-            self.out.write(delta)
+            try:
+                self.out.write(delta)
+            except UnicodeEncodeError:  # half a surrogate pair: the JSON answer mends it
+                from llmrun.accumulator import mend
+
+                self.out.write(mend(delta))
             self._unflushed = True
             self._streamed = True
             self._line_open = not delta.endswith("\n")

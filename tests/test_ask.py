@@ -191,3 +191,19 @@ def test_quiet_and_verbose(server, run_cli):
     verbose = ask(run_cli, server, "-v", "q")
     assert "weather" in verbose.stderr and "40 C" in verbose.stderr
     assert "step 1" in verbose.stderr
+
+
+def test_a_surrogate_pair_split_over_two_chunks_is_joined(server, run_cli):
+    """`"\\ud83d"` then `"\\ude00"` is legal JSON in two chunks: together they are one emoji;
+    a lone half becomes U+FFFD rather than a crash."""
+    body = (b'data: {"choices":[{"index":0,"delta":{"content":"hi \\ud83d"}}]}\n\n'
+            b'data: {"choices":[{"index":0,"delta":{"content":"\\ude00 \\ud83d"}}]}\n\n'
+            b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
+            b'data: [DONE]\n\n')
+    server.add(Reply(body), Reply(body))
+    run = ask(run_cli, server, "--json", "q")
+    assert run.code == 0, run
+    assert run.json()["answer"] == "hi \U0001F600 \ufffd"
+    streamed = ask(run_cli, server, "--stream", "q")
+    assert streamed.code == 0, streamed
+    assert streamed.stdout.startswith("hi ")

@@ -156,3 +156,17 @@ def test_an_unwritable_cassette_fails_before_any_request(run_cli, server, tmp_pa
                    str(tmp_path / "no" / "such" / "dir.yaml"), "hi"])
     assert run.code == 3 and "cannot write cassette" in run.stderr
     assert server.requests == []
+
+
+@pytest.mark.parametrize("broken,says", [
+    (b"\xff\xfe not utf-8", "not UTF-8"),
+    (b"interactions:\n- request: {}\n  response: {code: abc, body: ''}\n", "interaction 0"),
+    (b"interactions:\n- request: {}\n  response: {code: 200, body: 5}\n", "body must be text"),
+    (b"interactions:\n- request: {}\n  response: {code: 200, headers: [a, b]}\n", "headers"),
+])
+def test_a_broken_cassette_is_a_config_error(run_cli, tmp_path, broken, says):
+    bad = tmp_path / "broken.yaml"
+    bad.write_bytes(broken)
+    run = run_cli(["ask", "--replay", str(bad), "-m", "m", "-p", "openai", "q"])
+    assert run.code == 3, run
+    assert run.stderr.startswith("llmrun: error: ") and says in run.stderr

@@ -109,17 +109,22 @@ def reader(pieces: List[bytes]):
 
 
 def finish_all_the_way(acc: StepAccumulator) -> None:
-    """Everything downstream of the accumulator must cope with what it built too."""
+    """Everything downstream of the accumulator must cope with what it built too: the JSON
+    object and the next request are written as UTF-8, exactly as llmrun writes them."""
+    def written(obj) -> None:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+
     step = acc.finish()
     result = RunResult(provider="p", model="m")
     result.add_step(step)
-    json.dumps(json_object(result))
+    written(json_object(result))
+    step.text.encode("utf-8")
     if step.tool_calls:
-        json.dumps(assistant_message(step))
+        written(assistant_message(step))
         for call in step.tool_calls:
             result.add_tool_call(call, type("R", (), {"content": "x", "is_error": False,
                                                       "duration": 0.0})())
-        json.dumps(json_object(result))
+        written(json_object(result))
 
 
 @SETTINGS
