@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 from llmrun.errors import LlmrunError, UsageError
@@ -34,7 +34,10 @@ class AskOptions:
     replay: Optional[str] = None
     replay_strict: bool = False
     no_stdin: bool = False
-    extra: dict = field(default_factory=dict)
+
+
+NOT_UTF8 = ("the prompt is not UTF-8 text (convert it first, e.g. with iconv, or pass "
+            "--no-stdin if standard input is not part of it)")
 
 
 def read_prompt(words: Sequence[str], use_stdin: bool, stdin: Any = None) -> str:
@@ -42,9 +45,16 @@ def read_prompt(words: Sequence[str], use_stdin: bool, stdin: Any = None) -> str
     prompt = " ".join(words)
     stdin = stdin if stdin is not None else sys.stdin
     if use_stdin and stdin is not None and not stdin.isatty():
-        piped = stdin.read().rstrip("\n")
+        try:
+            piped = stdin.read().rstrip("\n")
+        except UnicodeDecodeError:
+            raise UsageError(NOT_UTF8) from None
         if piped:
             prompt = f"{prompt}\n\n{piped}" if prompt else piped
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(NOT_UTF8) from None
     if not prompt.strip():
         raise UsageError("empty prompt: give the question as arguments or on standard input")
     return prompt

@@ -32,6 +32,16 @@ class _LazyGroup(click.Group):
         return super().get_command(ctx, name)
 
 
+class FiniteFloat(click.FloatRange):
+    """A float range that also refuses nan and inf, which JSON and timeouts cannot carry."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        number = super().convert(value, param, ctx)
+        if number != number or number in (float("inf"), float("-inf")):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
 @click.group(cls=_LazyGroup, context_settings=CONTEXT)
 @click.version_option(__version__, "-V", "--version", prog_name="llmrun",
                       message="%(prog)s %(version)s")
@@ -68,7 +78,7 @@ def _tool_paths(ctx: click.Context, param: click.Parameter, value: Any) -> List[
 @click.option("--tool", "tool", metavar="NAME", multiple=True,
               help="Offer only this tool; repeatable.")
 @click.option("--max-tokens", type=click.IntRange(min=1), metavar="N", help="Output limit.")
-@click.option("--temperature", type=click.FloatRange(min=0), metavar="F")
+@click.option("--temperature", type=FiniteFloat(min=0), metavar="F")
 @click.option("--reasoning-effort", type=click.Choice(["minimal", "low", "medium", "high"]),
               help="Reasoning effort, in the provider's dialect.")
 @click.option("--max-steps", type=click.IntRange(min=1), default=10, show_default=True,
@@ -82,7 +92,7 @@ def _tool_paths(ctx: click.Context, param: click.Parameter, value: Any) -> List[
 @click.option("--show-reasoning", is_flag=True,
               help="Show the model's reasoning, dimmed, on stderr as it arrives.")
 @click.option("--yes", is_flag=True, help="Run tools marked confirm: true without asking.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=120,
+@click.option("--timeout", type=FiniteFloat(min=0, min_open=True), default=120,
               show_default=True, metavar="SECONDS", help="Connect and read timeout.")
 @click.option("--retries", type=click.IntRange(min=0), default=2, show_default=True,
               metavar="N", help="Retries for connection errors, 429 and 5xx.")
@@ -123,7 +133,7 @@ def providers(json_: bool) -> None:
               help="A preset or a provider from the config file [env LLMRUN_PROVIDER].")
 @click.option("--base-url", metavar="URL", help="API root [env LLMRUN_BASE_URL].")
 @click.option("--json", "json_", is_flag=True, help="Print the server's model objects as JSON.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30,
+@click.option("--timeout", type=FiniteFloat(min=0, min_open=True), default=30,
               show_default=True, metavar="SECONDS", help="Connect and read timeout.")
 @click.option("--retries", type=click.IntRange(min=0), default=2, show_default=True,
               metavar="N", help="Retries for connection errors, 429 and 5xx.")

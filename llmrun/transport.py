@@ -114,7 +114,7 @@ class Transport:
 
     def post(self, body: Dict[str, Any]) -> requests.Response:
         """POST a request; return the streaming response once its status is good."""
-        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        data = json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
         try:
             resp = self.session.post(self.url, data=data, headers=self.headers(), stream=True,
                                      timeout=(self.timeout, self.timeout))

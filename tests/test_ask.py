@@ -1,6 +1,9 @@
 """`llmrun ask` end to end against the loopback server with synthetic provider streams."""
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -207,3 +210,26 @@ def test_a_surrogate_pair_split_over_two_chunks_is_joined(server, run_cli):
     streamed = ask(run_cli, server, "--stream", "q")
     assert streamed.code == 0, streamed
     assert streamed.stdout.startswith("hi ")
+
+
+@pytest.mark.parametrize("extra", [["--timeout", "inf"], ["--timeout", "nan"],
+                                   ["--temperature", "nan"], ["--temperature", "-1"]])
+def test_numbers_json_cannot_carry_are_usage_errors(server, extra):
+    proc = subprocess.run([sys.executable, "-m", "llmrun", "ask", *extra, "--base-url",
+                           server.url, "-m", "m", "hi"], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=30)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("llmrun: error: ") and proc.stderr.count("\n") == 1
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("how", ["stdin", "argv"])
+def test_a_prompt_that_is_not_utf8_is_a_usage_error(server, how):
+    argv = [sys.executable, "-m", "llmrun", "ask", "--base-url", server.url, "-m", "m"]
+    if how == "argv":
+        argv.append(os.fsdecode(b"caf\xe9"))
+    proc = subprocess.run(argv, input=b"\xff\xfe abc" if how == "stdin" else b"",
+                          capture_output=True, timeout=30)
+    assert proc.returncode == 2
+    assert proc.stderr.decode().startswith("llmrun: error: the prompt is not UTF-8 text")
+    assert server.requests == []
