@@ -105,7 +105,8 @@ def _ask(o: AskOptions, renderer: Any, result: Any) -> None:
         cassette = Cassette.load(o.replay)
     settings = resolve(vars(o), cfg, need_key=cassette is None,
                        fallback=cassette.hints() if cassette else None)
-    result.provider, result.model = settings.provider.name, settings.model
+    result.provider = settings.provider.name
+    result.model = result.requested_model = settings.model
     toolbox = Toolbox(load_tools(settings.tool_paths, o.tool), yes=o.yes,
                       ask=renderer.holding(ask_terminal))  # no spinner over the question
     transport = _transport(o, settings, cassette)

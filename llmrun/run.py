@@ -27,19 +27,17 @@ class RunResult:
     tool_calls: List[Dict[str, Any]] = field(default_factory=list)
     reasoning: List[str] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
-    usage_reported: bool = False
+    requested_model: str = ""
     started: float = field(default_factory=time.monotonic)
 
     def add_step(self, step: Step) -> None:
         self.steps += 1
-        if step.model:
-            self.model = step.model
+        self.model = step.model or self.requested_model or self.model
         self.finish_reason = step.finish_reason
         if step.reasoning:
             self.reasoning.append(step.reasoning)
         if step.usage is not None:
             self.usage = self.usage + step.usage
-            self.usage_reported = True
 
     def add_tool_call(self, call: Any, result: Any) -> None:
         try:
@@ -59,7 +57,7 @@ def run(result: RunResult, client: Any, toolbox: Any, renderer: Any, opts: Reque
         messages: List[Dict[str, Any]], max_steps: int) -> RunResult:
     """Run the conversation to its answer, filling `result` as it goes."""
     tools = toolbox.schemas()
-    for _ in range(max_steps):
+    for number in range(1, max_steps + 1):
         body = request_body(client.provider.dialect, opts, messages, tools)
         acc = StepAccumulator(on_text=renderer.text, on_reasoning=renderer.reasoning,
                               on_batch=renderer.flush)
@@ -74,11 +72,13 @@ def run(result: RunResult, client: Any, toolbox: Any, renderer: Any, opts: Reque
         if not step.tool_calls:
             result.answer = step.text
             return result
+        if number == max_steps:
+            break  # their results could not be sent: do not run them
         messages.append(assistant_message(step))
         with activity("running tool " + ", ".join(c.name for c in step.tool_calls)):
             results = toolbox.run_calls(step.tool_calls, renderer.tool_start, renderer.tool_done)
         for call, outcome in zip(step.tool_calls, results):
             messages.append(tool_message(call.id, outcome.content))
             result.add_tool_call(call, outcome)
-    raise MaxStepsError(f"the model still asked for tools after {max_steps} steps "
-                        "(raise --max-steps)")
+    raise MaxStepsError(f"the model still asked for tools after {max_steps} steps; its last "
+                        "calls were not run (raise --max-steps)")

@@ -159,7 +159,7 @@ def test_max_steps_reached_exits_6_with_partial_json(server, run_cli):
     assert run.code == 6
     out = run.json()
     assert out["error"]["type"] == "max_steps" and out["steps"] == 2
-    assert len(out["tool_calls"]) == 2
+    assert [c["id"] for c in out["tool_calls"]] == ["c0"]  # the last step's calls never ran
     assert "--max-steps" in run.stderr
 
 
@@ -233,3 +233,10 @@ def test_a_prompt_that_is_not_utf8_is_a_usage_error(server, how):
     assert proc.returncode == 2
     assert proc.stderr.decode().startswith("llmrun: error: the prompt is not UTF-8 text")
     assert server.requests == []
+
+
+def test_model_is_the_last_steps_else_the_requested_one(server, run_cli):
+    first = [*weather_call_step()[:-1], chunk(usage=usage(), choices=False, model="served-1")]
+    final = [text("ok", model=""), chunk(finish="stop", model="")]
+    server.add(Reply(sse(*first)), Reply(sse(*final)))
+    assert ask(run_cli, server, "--json", "q").json()["model"] == "gpt-4o-mini"

@@ -102,7 +102,7 @@ def _stdout_to_stderr(enter: bool) -> None:
     with _stdout_lock:
         if enter:
             _stdout_users += 1
-            if _stdout_users == 1:
+            if sys.stdout is not _stdout_now:  # first user, or someone swapped stdout since
                 _saved_stdout = sys.stdout
                 sys.stdout = _stdout_now = sys.stderr
         else:
