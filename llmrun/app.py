@@ -132,8 +132,7 @@ def _transport(o: AskOptions, settings: Any, cassette: Any) -> Any:
         from llmrun.cassette import RecordingAdapter
 
         RecordingAdapter.check_target(o.record)
-        key = settings.api_key or ""
-        adapter = RecordingAdapter([key, key.strip()], max_retries=make_retry(o.retries))
+        adapter = RecordingAdapter(max_retries=make_retry(o.retries))
     return Transport(settings.provider, settings.api_key, o.timeout, o.retries, adapter)
 
 

@@ -186,9 +186,8 @@ class _Tee:
 class RecordingAdapter(HTTPAdapter):
     """A normal adapter that also keeps each request and the raw response body it read."""
 
-    def __init__(self, secrets: List[str], **kwargs: Any) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.secrets = [s for s in secrets if s]
         self.records: List[Dict[str, Any]] = []
 
     def send(self, request: Any, **kwargs: Any) -> Any:
@@ -218,15 +217,17 @@ class RecordingAdapter(HTTPAdapter):
         except OSError as exc:
             raise ConfigError(f"cannot write cassette {path}: {exc.strerror}")
 
-    def _clean(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "[redacted]")
-        return text
+    @staticmethod
+    def _clean(text: str) -> str:
+        """The key (remembered by the Transport) never reaches the file."""
+        from llmrun.transport_errors import redact
+
+        return redact(text)
 
     def _headers(self, headers: Any) -> Dict[str, List[str]]:
         out: Dict[str, List[str]] = {}
         for key, value in headers.items():
-            if key.lower() in SECRET_HEADERS or any(s in value for s in self.secrets):
+            if key.lower() in SECRET_HEADERS or self._clean(value) != value:
                 continue
             out[key] = [value]
         return out

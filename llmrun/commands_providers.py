@@ -94,67 +94,17 @@ def list_models(provider: Optional[str], base_url: Optional[str], as_json: bool,
 def fetch_models(provider: Optional[str], base_url: Optional[str], timeout: float,
                  retries: int) -> List[Dict[str, Any]]:
     """The server's model objects, sorted by id; errors carry ask's exit codes (3, 4, 5)."""
-    import requests
-
     from llmrun.config import load_config, resolve_provider
     from llmrun.transport import Transport
 
     prov, key = resolve_provider({"provider": provider, "base_url": base_url}, load_config(),
                                  need_key=False)
     transport = Transport(prov, key, timeout, retries)
-    url = prov.base_url + "/models"
-    headers = transport.headers()
-    headers.pop("Content-Type", None)
-    headers["Accept"] = "application/json"
     try:
-        resp = transport.session.get(url, headers=headers, timeout=(timeout, timeout))
-        if resp.status_code >= 400:
-            raise _api_error(prov, key, resp)
-        body = resp.content
-    except requests.exceptions.Timeout:
-        raise StreamError(f"no answer from {url} within {timeout:g} s (raise --timeout)")
-    except requests.exceptions.RequestException as exc:
-        raise StreamError(f"cannot connect to {url}: {_reason(exc)}")
+        data = transport.get_json("/models")
     finally:
         transport.close()
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise StreamError(f"{url} did not answer JSON (is this an OpenAI-compatible API?)")
-    return _model_list(data, url)
-
-
-def _api_error(prov: Any, key: Optional[str], resp: Any) -> LlmrunError:
-    """HTTP 4xx/5xx: the status, the provider's own message, and which variable to check."""
-    from llmrun.errors import APIError
-    from llmrun.transport import error_detail
-
-    detail = error_detail(resp.text[:65536])
-    message = f"{prov.name} answered HTTP {resp.status_code} {resp.reason or ''}".rstrip()
-    message += f": {detail}" if detail else ""
-    variable = prov.api_key_env or "LLMRUN_API_KEY"
-    if resp.status_code in (401, 403):
-        message += f" (check the key in {variable})" if key else \
-            f" (no key was sent: set {variable}" + \
-            (" or LLMRUN_API_KEY)" if variable != "LLMRUN_API_KEY" else ")")
-    if key:
-        message = message.replace(key, "[redacted]")
-    return APIError(message, resp.status_code)
-
-
-def _reason(exc: BaseException) -> str:
-    """The innermost OS-level reason of a requests error ("Connection refused")."""
-    seen = exc
-    while seen is not None:
-        for arg in getattr(seen, "args", ()):
-            if isinstance(arg, BaseException) and arg is not seen:
-                found = _reason(arg)
-                if found:
-                    return found
-        if isinstance(seen, OSError) and seen.strerror:
-            return seen.strerror
-        seen = seen.__cause__ or seen.__context__
-    return type(exc).__name__
+    return _model_list(data, prov.base_url + "/models")
 
 
 def _model_list(data: Any, url: str) -> List[Dict[str, Any]]:

@@ -124,6 +124,26 @@ class Transport:
             raise self.api_error(resp)
         return resp
 
+    def get_json(self, path: str) -> Any:
+        """GET `base_url + path` (say /models) with the same key, headers and retries."""
+        url = self.provider.base_url + path
+        headers = self.headers()
+        headers.pop("Content-Type", None)
+        headers["Accept"] = "application/json"
+        try:
+            resp = self.session.get(url, headers=headers, stream=True,
+                                    timeout=(self.timeout, self.timeout))
+            if resp.status_code >= 400:
+                raise self.api_error(resp, url)
+            body = resp.content
+        except requests.exceptions.RequestException as exc:
+            raise self.connection_error(exc, url) from None
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise StreamError(f"{url} did not answer JSON (is this an OpenAI-compatible "
+                              "API?)") from None
+
     def complete(self, body: Dict[str, Any], acc: Any) -> None:
         """Send one request and read its whole answer into `acc`."""
         from llmrun.signals import activity
@@ -139,11 +159,12 @@ class Transport:
             exc.args = (exc.message,)
             raise
 
-    def connection_error(self, exc: requests.exceptions.RequestException) -> LlmrunError:
+    def connection_error(self, exc: requests.exceptions.RequestException,
+                         url: Optional[str] = None) -> LlmrunError:
         """No usable answer: say what failed, in words, and what to try."""
         from urllib3.exceptions import MaxRetryError
 
-        url = self.url
+        url = url or self.url
         if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
                             requests.exceptions.InvalidSchema)):
             return ConfigError(redact(f"invalid base URL: requests would go to {url!r} "
@@ -175,7 +196,7 @@ class Transport:
         text += f" ({notes})" if notes else ""
         return StreamError(redact(text))
 
-    def api_error(self, resp: requests.Response) -> APIError:
+    def api_error(self, resp: requests.Response, url: Optional[str] = None) -> APIError:
         """HTTP 4xx/5xx: the status, the provider's own message, and what to do."""
         try:
             raw = resp.raw.read(65536, decode_content=True) or b""
@@ -194,11 +215,11 @@ class Transport:
         history = len(retries.history) if retries is not None else 0
         if history and code in RETRY_STATUSES:
             hints.append(f"after {history + 1} attempts")
-        hints.append(self._hint(code))
+        hints.append(self._hint(code, url or self.url))
         message += " (" + "; ".join(h for h in hints if h) + ")" if any(hints) else ""
         return APIError(redact(message), code)
 
-    def _hint(self, code: int) -> str:
+    def _hint(self, code: int, url: str) -> str:
         if code in (401, 403):
             if not self.api_key:
                 variable = self.provider.api_key_env
@@ -207,7 +228,7 @@ class Transport:
             return f"check the key in {self.key_variable()}" + \
                 (" and its access to this model" if code == 403 else "")
         if code in _HINTS:
-            return _HINTS[code] + (f": requests go to {self.url}" if code == 404 else "")
+            return _HINTS[code] + (f": requests go to {url}" if code == 404 else "")
         return "the provider is having trouble; try again later" if code >= 500 else ""
 
     def key_variable(self) -> str:
@@ -217,9 +238,6 @@ class Transport:
         if env("LLMRUN_API_KEY"):
             return "LLMRUN_API_KEY"
         return self.provider.api_key_env or "LLMRUN_API_KEY"
-
-    def redact(self, text: str) -> str:
-        return redact(text)
 
     def close(self) -> None:
         self.session.close()
