@@ -28,6 +28,7 @@ class AskOptions:
     verbose: bool = False
     show_reasoning: bool = False
     yes: bool = False
+    parallel: int = 16
     timeout: float = 120.0
     retries: int = 2
     record: Optional[str] = None
@@ -108,7 +109,8 @@ def _ask(o: AskOptions, renderer: Any, result: Any) -> None:
     result.provider = settings.provider.name
     result.model = result.requested_model = settings.model
     toolbox = Toolbox(load_tools(settings.tool_paths, o.tool), yes=o.yes,
-                      ask=renderer.holding(ask_terminal))  # no spinner over the question
+                      ask=renderer.holding(ask_terminal),  # no spinner over the question
+                      parallel=o.parallel)
     transport = _transport(o, settings, cassette)
     opts = RequestOptions(settings.model, o.max_tokens, o.temperature, o.reasoning_effort)
     try:

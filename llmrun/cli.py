@@ -92,6 +92,8 @@ def _tool_paths(ctx: click.Context, param: click.Parameter, value: Any) -> List[
 @click.option("--show-reasoning", is_flag=True,
               help="Show the model's reasoning, dimmed, on stderr as it arrives.")
 @click.option("--yes", is_flag=True, help="Run tools marked confirm: true without asking.")
+@click.option("--parallel", type=click.IntRange(1, 16), default=16, show_default=True,
+              metavar="N", help="Most tools running at once.")
 @click.option("--timeout", type=FiniteFloat(min=0, min_open=True), default=120,
               show_default=True, metavar="SECONDS", help="Connect and read timeout.")
 @click.option("--retries", type=click.IntRange(min=0), default=2, show_default=True,

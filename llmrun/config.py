@@ -150,6 +150,9 @@ def _parse_provider(entry: Any, fail: Callable[[Optional[str], str], ConfigError
     if token_field not in (None, "max_tokens", "max_completion_tokens"):
         raise fail("token_field", f"provider '{name}': token_field must be max_tokens or "
                                   "max_completion_tokens")
+    from llmrun.tools.childenv import hide_names
+
+    hide_names([key_env])  # whatever it is called, no tool sees this provider's key
     return Provider(name, base_url.rstrip("/"), key_env, make_dialect(dialect, token_field),
                     {str(k): str(v) for k, v in headers.items()})
 

@@ -91,3 +91,27 @@ def test_question_shows_tool_arguments_and_argv(danger):
     assert f"touch {folder}/ran" in text
     assert safe("tab\there") == "tab\\x09here"
     assert json.loads(safe(json.dumps({"k": "é"}, ensure_ascii=False))) == {"k": "é"}
+
+
+def test_keys_typed_before_the_question_never_answer_it(danger):
+    """`y` + Enter typed before llmrun even started sits in the terminal's input queue; the
+    question flushes it, so only an answer typed after it counts."""
+    folder, marker = danger
+    master, slave = os.openpty()
+    proc = llmrun("tools", "run", "-t", str(folder / "danger.yaml"), "danger", "{}",
+                  stdin=slave, start_new_session=True,
+                  preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+    os.close(slave)
+    os.write(master, b"y\n")  # typed ahead, before any question
+    shown = b""
+    deadline = time.monotonic() + 30
+    while b"[y/N]" not in shown and time.monotonic() < deadline:
+        if select.select([master], [], [], 0.5)[0]:
+            shown += os.read(master, 4096)
+    assert b"[y/N]" in shown
+    time.sleep(0.5)
+    assert proc.poll() is None and not marker.exists()  # still waiting for a real answer
+    os.write(master, b"n\n")
+    out, _ = proc.communicate(timeout=30)
+    os.close(master)
+    assert proc.returncode == 7 and not marker.exists() and b"declined" in out

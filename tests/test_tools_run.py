@@ -134,12 +134,19 @@ tools:
     assert "has no function 'absent'" in run_tool(tools["nofunc"], {}).content
 
 
-def test_python_tool_print_goes_to_stderr(tmp_path, capfd):
-    (tmp_path / "noisy_llmrun_test.py").write_text("def f():\n    print('noise')\n    return 'ok'\n")
-    tools = make_tools(tmp_path, "{name: noisy, python: 'noisy_llmrun_test:f'}")
+def test_python_tool_print_never_corrupts_the_result(tmp_path, capfd):
+    (tmp_path / "noisy_llmrun_test.py").write_text(
+        "import os\ndef f():\n    print('noise', flush=True)\n    os.write(1, b'{}raw')\n"
+        "    return 'ok'\ndef g():\n    print('before the crash', flush=True)\n"
+        "    raise ValueError('bad')\n")
+    tools = make_tools(tmp_path, "tools:\n  - {name: noisy, python: 'noisy_llmrun_test:f'}\n"
+                                 "  - {name: crash, python: 'noisy_llmrun_test:g'}")
     assert run_tool(tools["noisy"], {}).content == "ok"
     out, err = capfd.readouterr()
-    assert "noise" not in out and "noise" in err
+    assert "noise" not in out  # print and fd 1 went to the worker's stderr
+    failed = run_tool(tools["crash"], {})
+    assert failed.is_error and "raised ValueError: bad" in failed.content
+    assert "before the crash" in failed.content  # its stderr's end, as for a command
 
 
 def test_parallel_calls_overlap_and_keep_call_order(tmp_path):

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from llmrun.tools.runner import Toolbox, env_name, substitute
+from llmrun.tools.childenv import env_name
+from llmrun.tools.runner import Toolbox, substitute
 from llmrun.tools.spec import load_file
 
 PAYLOADS = ["$(touch {canary})", "`touch {canary}`", "; touch {canary}", "| touch {canary}",

@@ -32,28 +32,52 @@ def now(timezone: str = "") -> str:
             f"ISO week {t.isocalendar()[1]}")
 
 
+LINE_LIMIT = 16 * 1024  # characters of one line that are shown; the rest is skipped
+READ_LIMIT = 256 * 1024  # bytes of lines returned by one call, at most
+
+
 def read_file(path: str, start_line: int = 1, max_lines: int = 400) -> str:
-    """Lines of a text file, starting at `start_line`; says where to continue."""
+    """Lines of a text file, starting at `start_line`; says where to continue. Memory stays
+    small whatever the file: a huge line is cut, never read whole."""
     full = os.path.expanduser(path)
     lines: List[str] = []
+    size = 0
     more_at: Optional[int] = None
     with open(full, "rb") as fh:
         if b"\0" in fh.read(8192):
             raise ValueError(f"{path} looks like a binary file, not text")
         fh.seek(0)
-        for number, raw in enumerate(fh, start=1):
+        number = 0
+        while True:
+            raw, cut = _line(fh)
+            if not raw and not cut:
+                break
+            number += 1
             if number < start_line:
                 continue
-            if len(lines) == max_lines:
+            if len(lines) == max_lines or size >= READ_LIMIT:
                 more_at = number
                 break
-            lines.append(raw.decode("utf-8", "replace").rstrip("\r\n"))
+            text = raw.decode("utf-8", "replace").rstrip("\r\n")
+            lines.append(text + (f" [… line cut at {LINE_LIMIT} bytes]" if cut else ""))
+            size += len(raw)
     text = "\n".join(lines)
     if more_at is not None:
         text += f"\n[… the file goes on; call again with start_line={more_at}]"
     elif not lines:
         text = f"[{path}: no lines from line {start_line} on]"
     return text
+
+
+def _line(fh: "object") -> "tuple[bytes, bool]":
+    """The next line, at most LINE_LIMIT bytes of it; True when the rest was skipped."""
+    raw = fh.readline(LINE_LIMIT)  # type: ignore[attr-defined]
+    if not raw or raw.endswith(b"\n") or len(raw) < LINE_LIMIT:
+        return raw, False
+    while True:  # skip the rest of an over-long line in bounded pieces
+        rest = fh.readline(LINE_LIMIT)  # type: ignore[attr-defined]
+        if not rest or rest.endswith(b"\n"):
+            return raw, True
 
 
 class _TextOfHTML(HTMLParser):
@@ -112,8 +136,10 @@ def fetch_url(url: str, raw: bool = False) -> str:
 
     if not url.lower().startswith(("http://", "https://")):
         raise ValueError("only http:// and https:// URLs can be fetched")
-    with requests.get(url, timeout=(10, 30), stream=True,
-                      headers={"User-Agent": USER_AGENT}) as resp:
+    session = requests.Session()
+    session.trust_env = False  # no ~/.netrc credentials or proxy settings for a model's URL
+    with session, session.get(url, timeout=(10, 30), stream=True,
+                              headers={"User-Agent": USER_AGENT}) as resp:
         body = bytearray()
         for chunk in resp.iter_content(64 * 1024):
             body += chunk

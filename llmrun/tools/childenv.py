@@ -9,6 +9,7 @@ provider, the output and cassettes). A tool gets a secret only when its file nam
 from __future__ import annotations
 
 import os
+import re
 from typing import Dict, Iterable, Mapping, Optional, Set
 
 #: A variable whose name contains one of these (any case) is a secret.
@@ -44,3 +45,9 @@ def child_env(pass_env: Iterable[str] = (), extra: Optional[Mapping[str, str]] =
     if extra:
         env.update(extra)
     return env
+
+
+def env_name(key: str) -> str:
+    """LLMRUN_ARG_<NAME> for an argument: upper-cased, anything but letters, digits and _
+    becomes _."""
+    return "LLMRUN_ARG_" + re.sub(r"[^A-Z0-9_]", "_", key.upper())

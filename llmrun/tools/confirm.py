@@ -52,9 +52,21 @@ def ask_terminal(tool: Any, args: Dict[str, Any]) -> Optional[bool]:
     except OSError:
         return None
     with open(fd, "r+b", buffering=0) as tty:
+        _forget_type_ahead(fd)  # keys pressed before the question never answer it
         tty.write(question(tool, args).encode("utf-8", "replace"))
         answer = tty.readline(1024)
     return answer.strip().lower() in (b"y", b"yes")
+
+
+def _forget_type_ahead(fd: int) -> None:
+    """Drop what was typed on the terminal before the question was shown: a `y` + Enter
+    typed while the model was thinking must not approve a command nobody has seen."""
+    try:
+        import termios
+
+        termios.tcflush(fd, termios.TCIFLUSH)
+    except (ImportError, OSError):
+        pass
 
 
 def refusal(tool: Any, answer: Optional[bool]) -> str:

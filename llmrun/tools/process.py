@@ -34,26 +34,52 @@ class Outcome:
     timed_out: bool
 
 
-def run_process(argv: List[str], env: Dict[str, str], timeout: float, cap: int) -> Outcome:
-    """Run `argv` (no shell), stdin from /dev/null, in the current directory.
+def run_process(argv: List[str], env: Dict[str, str], timeout: float, cap: int,
+                stdin: Optional[bytes] = None) -> Outcome:
+    """Run `argv` (no shell) in the current directory, stdin from /dev/null or `stdin`.
 
     Raises OSError/ValueError/UnicodeEncodeError when it cannot even start.
     """
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env, start_new_session=True)
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            start_new_session=True)
     with _running_lock:
         _running.add(proc)
     try:
+        if stdin is not None:  # a thread: a child that never reads must not block us
+            threading.Thread(target=_feed, args=(proc, stdin), daemon=True).start()
         return _collect(proc, time.monotonic() + timeout, cap)
     except BaseException:
         stop_group(proc)
         raise
     finally:
-        for pipe in (proc.stdout, proc.stderr):
+        for pipe in (proc.stdout, proc.stderr):  # stdin is closed by its feeder
             if pipe is not None and not pipe.closed:
                 pipe.close()
         with _running_lock:
             _running.discard(proc)
+
+
+def _feed(proc: subprocess.Popen, data: bytes) -> None:
+    try:
+        proc.stdin.write(data)  # type: ignore[union-attr]
+    except (OSError, ValueError):  # it exited or was killed before reading everything
+        pass
+    try:
+        proc.stdin.close()  # type: ignore[union-attr]
+    except (OSError, ValueError):
+        pass
+
+
+def _exited(proc: subprocess.Popen) -> bool:
+    """Whether the process has exited, without reaping it: while it is an unreaped zombie
+    its pid -- and so its process group id -- cannot be reused by another process."""
+    if proc.returncode is not None:
+        return True
+    try:
+        return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
 
 
 def _collect(proc: subprocess.Popen, deadline: float, cap: int) -> Outcome:
@@ -68,7 +94,7 @@ def _collect(proc: subprocess.Popen, deadline: float, cap: int) -> Outcome:
             timed_out = True
             break
         events = sel.select(min(remaining, _IDLE_POLL))
-        if not events and proc.poll() is not None:
+        if not events and _exited(proc):
             events = sel.select(0)  # a last look: output written just before the exit
             if not events:
                 break  # exited; whatever still holds the pipes is a leftover child
@@ -89,19 +115,33 @@ def _collect(proc: subprocess.Popen, deadline: float, cap: int) -> Outcome:
                 if len(err) > 2 * STDERR_TAIL:
                     del err[:-STDERR_TAIL]
     sel.close()
-    returncode = None if timed_out else _wait(proc, deadline)
-    if returncode is None:
+    if not timed_out and not _wait(proc, deadline):
         timed_out = True
+    returncode = None if timed_out else _reap(proc)
+    if timed_out:
         stop_group(proc)
     return Outcome(bytes(out), cut, bytes(err[-STDERR_TAIL:]), returncode, timed_out)
 
 
-def _wait(proc: subprocess.Popen, deadline: float) -> Optional[int]:
-    """The exit status, or None when the process is still running at the deadline."""
+def _wait(proc: subprocess.Popen, deadline: float) -> bool:
+    """Wait (without reaping) until the process exits; False when the deadline comes first."""
+    pause = 0.0005
+    while not _exited(proc):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(pause)
+        pause = min(pause * 2, _IDLE_POLL)
+    return True
+
+
+def _reap(proc: subprocess.Popen) -> Optional[int]:
+    """The tool exited: kill what it left running in its process group (a daemon it started,
+    a `sleep &`), then collect its exit status."""
     try:
-        return proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        return None
+        os.killpg(proc.pid, signal.SIGKILL)  # the unreaped leader keeps the group id ours
+    except (ProcessLookupError, PermissionError):
+        pass
+    return proc.wait()
 
 
 def stop_group(proc: subprocess.Popen) -> None:

@@ -1,42 +1,45 @@
-"""`python: module:function` tools, called inside llmrun with keyword arguments.
+"""`python: module:function` tools, run in a worker process of their own.
 
-The YAML file's folder goes first on the import path for the import. The call runs in its own
-daemon thread so a timeout can give up on it (a thread cannot be killed: the function is
-abandoned and ends with llmrun). While Python tools run, `print` goes to stderr, because
-stdout carries only the answer.
+A function the model calls may loop, compute `(10**3999)**9999` or crash the interpreter; in
+a thread of llmrun none of that could be stopped. So each call starts a small worker (this
+module, run with `-c`): it reads the request as JSON on stdin, imports `module:function` with
+the YAML file's folder first on the import path, calls it with the arguments as keyword
+arguments, and writes one JSON result to the pipe that was its stdout. Before the import,
+file descriptor 1 is pointed at stderr, so the function's own `print` (or a C library
+writing to fd 1) can never corrupt the result. The parent runs the worker exactly like a
+command tool: same timeout, same kill-the-group, same output cap, same signal handling.
+
+Only the standard library is imported here: the worker must start fast.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
-import threading
 from typing import Any, Callable, Dict, List
 
-_import_lock = threading.Lock()
-_stdout_lock = threading.Lock()
-_stdout_users = 0
-_saved_stdout: Any = None
-_stdout_now: Any = None  # what we pointed sys.stdout at
+#: How the parent starts a worker: `python -c WORKER ROOT`, where ROOT holds the llmrun package.
+WORKER = ("import sys; r = sys.argv[1]; sys.path.insert(0, r); "
+          "from llmrun.tools.pyfunc import main; sys.path.remove(r); main()")
 
 
 class PythonToolError(Exception):
-    """The function could not be found, raised, or ran past its timeout."""
+    """The function could not be found, raised, or returned something unusable."""
 
 
 def load_function(target: str, folder: str) -> Callable[..., Any]:
     """Import `module:function` with `folder` first on sys.path."""
     module_name, func_name = target.split(":")
-    with _import_lock:
-        if folder in sys.path:
-            sys.path.remove(folder)
-        sys.path.insert(0, folder)
-        try:
-            module = importlib.import_module(module_name)
-        except (Exception, SystemExit) as exc:  # SyntaxError, ImportError, exit() at import
-            raise PythonToolError(f"cannot import module {module_name!r} from {folder}: "
-                                  f"{type(exc).__name__}: {exc}")
+    if folder in sys.path:
+        sys.path.remove(folder)
+    sys.path.insert(0, folder)
+    try:
+        module = importlib.import_module(module_name)
+    except (Exception, SystemExit) as exc:  # SyntaxError, ImportError, exit() at import
+        raise PythonToolError(f"cannot import module {module_name!r} from {folder}: "
+                              f"{type(exc).__name__}: {exc}")
     func = getattr(module, func_name, None)
     if not callable(func):
         raise PythonToolError(f"module {module_name!r} has no function {func_name!r}")
@@ -52,60 +55,55 @@ def as_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def call(target: str, folder: str, args: Dict[str, Any], timeout: float) -> str:
-    """Import and call `target(**args)` within `timeout`; the result as text, or
-    PythonToolError."""
-    box: List[Any] = []
+def command(root: str) -> List[str]:
+    """The argv that starts one worker."""
+    return [sys.executable, "-c", WORKER, root]
 
-    def run() -> None:
-        try:
-            func = load_function(target, folder)
-        except PythonToolError as exc:
-            box.append(("unusable", exc))
-            return
-        try:
-            box.append(("ok", func(**args)))
-        except BaseException as exc:  # the model sees it, whatever it is
-            box.append(("raised", exc))
 
-    def run_redirected() -> None:
-        try:
-            run()
-        finally:  # only when the function really returns: an abandoned one may print later
-            _stdout_to_stderr(False)
+def request(target: str, folder: str, args: Dict[str, Any], cap: int) -> bytes:
+    return json.dumps({"target": target, "folder": folder, "args": args, "cap": cap},
+                      ensure_ascii=False).encode("utf-8", "surrogatepass")
 
-    thread = threading.Thread(target=run_redirected, daemon=True, name="llmrun-python-tool")
-    _stdout_to_stderr(True)
+
+def parse_result(data: bytes) -> Dict[str, Any]:
+    """The worker's answer, or {} when it wrote none (it crashed or was killed)."""
     try:
-        thread.start()
-    except BaseException:
-        _stdout_to_stderr(False)
-        raise
-    thread.join(timeout)
-    if not box:
-        raise PythonToolError(f"timed out after {timeout:g} s (the function was abandoned)")
-    status, value = box[0]
-    if status == "unusable":
-        raise value
-    if status == "raised":
-        raise PythonToolError(f"raised {type(value).__name__}: {value}")
+        value = json.loads(data.decode("utf-8", "replace")) if data.strip() else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+# -- the worker side ---------------------------------------------------------------------------
+def main() -> None:
+    """Entry point of the worker process."""
+    out = os.fdopen(os.dup(1), "w", encoding="utf-8", errors="surrogatepass")
+    os.dup2(2, 1)  # from here on, print() and fd 1 go to stderr
+    sys.stdout = sys.stderr
     try:
-        return as_text(value)
+        req = json.loads(sys.stdin.buffer.read().decode("utf-8", "surrogatepass"))
+        answer = _call(req["target"], req["folder"], req["args"], int(req["cap"]))
+    except BaseException as exc:  # a bad request is llmrun's bug: say so, do not hang
+        answer = {"ok": False, "error": f"worker failed: {type(exc).__name__}: {exc}"}
+    out.write(json.dumps(answer, ensure_ascii=False))
+    out.flush()
+    os._exit(0)  # no atexit handlers or threads of the tool's module keep the worker alive
+
+
+def _call(target: str, folder: str, args: Dict[str, Any], cap: int) -> Dict[str, Any]:
+    try:
+        func = load_function(target, folder)
+    except PythonToolError as exc:
+        return {"ok": False, "error": str(exc)}
+    try:
+        value = func(**args)
+    except BaseException as exc:  # the model sees it, whatever it is
+        return {"ok": False, "error": f"raised {type(exc).__name__}: {exc}"}
+    try:
+        text = as_text(value)
     except (TypeError, ValueError) as exc:
-        raise PythonToolError(f"returned a value that cannot be sent as text: {exc}")
-
-
-def _stdout_to_stderr(enter: bool) -> None:
-    """Point sys.stdout at stderr while any Python tool runs (counted: they run in
-    parallel). The renderer keeps its own reference to the real stdout."""
-    global _stdout_users, _saved_stdout, _stdout_now
-    with _stdout_lock:
-        if enter:
-            _stdout_users += 1
-            if sys.stdout is not _stdout_now:  # first user, or someone swapped stdout since
-                _saved_stdout = sys.stdout
-                sys.stdout = _stdout_now = sys.stderr
-        else:
-            _stdout_users -= 1
-            if _stdout_users == 0 and sys.stdout is _stdout_now:  # nobody else changed it
-                sys.stdout = _saved_stdout
+        return {"ok": False, "error": f"returned a value that cannot be sent as text: {exc}"}
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) > cap:  # cut here, so the pipe never carries more than the cap allows
+        return {"ok": True, "text": data[:cap].decode("utf-8", "ignore"), "cut": True}
+    return {"ok": True, "text": text}

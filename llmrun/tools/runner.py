@@ -20,6 +20,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 from llmrun.tools.spec import Tool
 
 STDERR_SHOWN = 2000  # characters of stderr's tail shown to the model on failure
+MAX_PARALLEL = 16  # tools running at once, at most (--parallel)
+MAX_CALLS_PER_STEP = 128  # calls of one step that are run; the rest get an error result
 
 
 @dataclass
@@ -71,22 +73,21 @@ def substitute(argv: List[str], args: Dict[str, Any],
     return out
 
 
-def env_name(key: str) -> str:
-    """LLMRUN_ARG_<NAME>: upper-cased, anything but letters, digits and _ becomes _."""
-    return "LLMRUN_ARG_" + re.sub(r"[^A-Z0-9_]", "_", key.upper())
-
-
 def tool_env(args: Dict[str, Any], tool: Optional[Tool] = None) -> Dict[str, str]:
-    """llmrun's own environment plus the arguments (and where the tool file lives)."""
-    env = dict(os.environ)
-    env.pop("LLMRUN_API_KEY", None)  # llmrun's own key is no tool's business
-    env["LLMRUN_ARGS"] = json.dumps(args, ensure_ascii=False)
+    """llmrun's environment without secrets (childenv), the variables the tool's file names
+    in `pass_env`, and its arguments: `LLMRUN_ARG_<NAME>` for each declared one, all of them
+    as JSON in `LLMRUN_ARGS`."""
+    from llmrun.tools.childenv import child_env, env_name
+
+    extra = {"LLMRUN_ARGS": json.dumps(args, ensure_ascii=False)}
+    declared = (tool.parameters.get("properties") or {}) if tool is not None else args
     for key, value in args.items():
-        env[env_name(key)] = _as_text(value)
+        if key in declared:  # an undeclared name must not set any variable it likes
+            extra[env_name(key)] = _as_text(value)
     if tool is not None:
-        env["LLMRUN_TOOL_NAME"] = tool.name
-        env["LLMRUN_TOOL_DIR"] = tool.folder
-    return env
+        extra["LLMRUN_TOOL_NAME"] = tool.name
+        extra["LLMRUN_TOOL_DIR"] = tool.folder
+    return child_env(tool.pass_env if tool is not None else (), extra)
 
 
 def decode(data: bytes, cut: bool) -> str:
@@ -154,15 +155,33 @@ def _failed(tool: Tool, what: str, stdout: str, stderr: bytes) -> ToolResult:
 
 
 def run_python(tool: Tool, args: Dict[str, Any]) -> ToolResult:
+    """Call the function in a worker process, under the same limits as a command."""
     from llmrun.tools import pyfunc
+    from llmrun.tools.childenv import child_env
+    from llmrun.tools.process import run_process
 
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(pyfunc.__file__))))
+    env = child_env(tool.pass_env, {"LLMRUN_TOOL_NAME": tool.name,
+                                    "LLMRUN_TOOL_DIR": tool.folder})
     try:
-        text = pyfunc.call(tool.target, tool.folder, args, tool.timeout)  # type: ignore[arg-type]
-    except pyfunc.PythonToolError as exc:
-        raise ToolError(str(exc))
-    data = text.encode("utf-8", "surrogatepass")
-    if len(data) > tool.max_output:
-        return ToolResult(decode(data[:tool.max_output], True) + cut_note(tool), True)
+        data = pyfunc.request(tool.target, tool.folder, args,  # type: ignore[arg-type]
+                              tool.max_output)
+        out = run_process(pyfunc.command(root), env, tool.timeout,
+                          6 * tool.max_output + 65536, stdin=data)
+    except (OSError, ValueError) as exc:
+        raise ToolError(f"could not start the Python worker: {exc}")
+    answer = pyfunc.parse_result(out.stdout)
+    if out.timed_out:
+        return _failed(tool, f"timed out after {tool.timeout:g} s and was stopped", "",
+                       out.stderr_tail)
+    if not answer:
+        return _failed(tool, "crashed: its worker " + _exit_words(out.returncode) +
+                       " without a result", "", out.stderr_tail)
+    if not answer.get("ok"):
+        return _failed(tool, str(answer.get("error") or "failed"), "", out.stderr_tail)
+    text = str(answer.get("text") or "")
+    if answer.get("cut"):
+        return ToolResult(text + cut_note(tool), True)
     return ToolResult(text, False)
 
 
@@ -187,11 +206,12 @@ class Toolbox:
     """The tools offered in one run, and how their calls are carried out."""
 
     def __init__(self, tools: List[Tool], yes: bool = False,
-                 ask: Optional[Callable[[Tool, Dict[str, Any]], Optional[bool]]] = None
-                 ) -> None:
+                 ask: Optional[Callable[[Tool, Dict[str, Any]], Optional[bool]]] = None,
+                 parallel: int = MAX_PARALLEL) -> None:
         self.tools = {t.name: t for t in tools}
         self.yes = yes
         self.ask = ask  # how to confirm; the terminal by default
+        self.parallel = max(1, min(parallel, MAX_PARALLEL))
 
     @staticmethod
     def redact(result: ToolResult) -> ToolResult:
@@ -242,33 +262,50 @@ class Toolbox:
                   on_start: Optional[Callable[[Any], None]] = None,
                   on_done: Optional[Callable[[Any, ToolResult], None]] = None
                   ) -> List[ToolResult]:
-        """Run one step's calls concurrently (each in a thread); results in call order.
-        Callbacks run in the calling thread: on_done in the order calls finish."""
+        """Run one step's calls concurrently, at most `parallel` at a time; results in call
+        order. Callbacks run in the calling thread: on_done in the order calls finish."""
         from llmrun.tools.process import stop_all
 
         done: "queue.Queue[Tuple[int, ToolResult]]" = queue.Queue()
+        todo: "queue.Queue[Tuple[int, Job]]" = queue.Queue()
         results: List[Optional[ToolResult]] = [None] * len(calls)
         try:
-            jobs = []
             for i, call in enumerate(calls):  # asks in call order, before anything runs
                 if on_start:
                     on_start(call)
-                jobs.append(self.prepare(call.name, call.arguments))
-            for i, job in enumerate(jobs):
+                job = self.prepare(call.name, call.arguments) if i < MAX_CALLS_PER_STEP \
+                    else too_many(call.name)
                 if isinstance(job, ToolResult):
                     done.put((i, job))
                 else:
-                    threading.Thread(target=_work, args=(i, job, done), daemon=True,
-                                     name=f"llmrun-tool-{i}").start()
+                    todo.put((i, job))
+            for n in range(min(self.parallel, todo.qsize())):
+                threading.Thread(target=_worker, args=(todo, done), daemon=True,
+                                 name=f"llmrun-tool-{n}").start()
             for _ in calls:
                 i, result = _next_result(done)
                 results[i] = result = self.redact(result)
                 if on_done:
                     on_done(calls[i], result)
         except BaseException:  # Ctrl-C, SIGTERM: no tool outlives llmrun
+            _drain(todo)
             stop_all()
             raise
         return [r for r in results if r is not None]
+
+
+def too_many(name: str) -> ToolResult:
+    return ToolResult(f"error: tool '{name}' was not run: at most {MAX_CALLS_PER_STEP} calls "
+                      "of one step are run. Make fewer calls at once.", True)
+
+
+def _drain(todo: "queue.Queue[Tuple[int, Job]]") -> None:
+    """Nothing queued starts once the run is stopping."""
+    while True:
+        try:
+            todo.get_nowait()
+        except queue.Empty:
+            return
 
 
 def _next_result(done: "queue.Queue[Tuple[int, ToolResult]]") -> Tuple[int, ToolResult]:
@@ -282,10 +319,17 @@ def _next_result(done: "queue.Queue[Tuple[int, ToolResult]]") -> Tuple[int, Tool
             continue
 
 
-def _work(i: int, job: Job, done: "queue.Queue[Tuple[int, ToolResult]]") -> None:
-    try:
-        result = run_tool(*job)
-    except BaseException as exc:  # a bug here must not leave the run waiting forever
-        result = ToolResult(f"error: tool '{job[0].name}' failed inside llmrun: "
-                            f"{type(exc).__name__}: {exc}", True)
-    done.put((i, result))
+def _worker(todo: "queue.Queue[Tuple[int, Job]]",
+            done: "queue.Queue[Tuple[int, ToolResult]]") -> None:
+    """Run queued calls one after another until none is left."""
+    while True:
+        try:
+            i, job = todo.get_nowait()
+        except queue.Empty:
+            return
+        try:
+            result = run_tool(*job)
+        except BaseException as exc:  # a bug here must not leave the run waiting forever
+            result = ToolResult(f"error: tool '{job[0].name}' failed inside llmrun: "
+                                f"{type(exc).__name__}: {exc}", True)
+        done.put((i, result))

@@ -15,7 +15,9 @@ from llmrun.errors import ConfigError
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _KINDS = ("command", "shell", "python")
-_KEYS = {"name", "description", "parameters", "timeout", "confirm", "max_output", *_KINDS}
+_KEYS = {"name", "description", "parameters", "timeout", "confirm", "max_output", "pass_env",
+         *_KINDS}
+_ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_MAX_OUTPUT = 64 * 1024
 _EMPTY_PARAMETERS: Dict[str, Any] = {"type": "object", "properties": {}}
@@ -36,6 +38,7 @@ class Tool:
     max_output: int = DEFAULT_MAX_OUTPUT  # bytes of result text before it is cut
     simple_schema: bool = field(default=True, init=False, repr=False)
     target_line: int = 0  # line of the command/shell/python key, for `tools check`
+    pass_env: List[str] = field(default_factory=list)  # secrets this tool may see
     _validator: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -172,7 +175,16 @@ def _parse(entry: Any, at: _Where, folder: str) -> Tool:
                 _number(entry, "timeout", DEFAULT_TIMEOUT, name, at), _confirm(entry, name, at),
                 at.path, at.lines.at(*at.base), folder,
                 int(_number(entry, "max_output", DEFAULT_MAX_OUTPUT, name, at)),
-                at.lines.at(*at.base, kind))
+                at.lines.at(*at.base, kind), _pass_env(entry, name, at))
+
+
+def _pass_env(entry: Dict[str, Any], name: str, at: _Where) -> List[str]:
+    value = entry.get("pass_env", [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and _ENV_VAR.match(v)
+                                              for v in value):
+        raise at.fail(f"tool '{name}': pass_env must be a list of environment variable names "
+                      "(e.g. [GITHUB_TOKEN])", "pass_env")
+    return list(value)
 
 
 def _target(kind: str, value: Any, fail: Callable[[str], ConfigError]) -> Union[List[str], str]:
@@ -203,7 +215,22 @@ def _parameters(entry: Dict[str, Any], name: str, at: _Where) -> Dict[str, Any]:
     if problem is not None:
         inner, message = problem
         raise at.fail(f"tool '{name}': {message}", "parameters", *inner)
+    _distinct_env_names(parameters, name, at)
     return parameters
+
+
+def _distinct_env_names(parameters: Dict[str, Any], name: str, at: _Where) -> None:
+    """`a-b` and `a_b` would both be LLMRUN_ARG_A_B: one would silently overwrite the other."""
+    from llmrun.tools.childenv import env_name
+
+    seen: Dict[str, str] = {}
+    for key in parameters.get("properties") or {}:
+        variable = env_name(str(key))
+        if variable in seen:
+            raise at.fail(f"tool '{name}': parameters '{seen[variable]}' and '{key}' would both "
+                          f"be passed as {variable}; rename one", "parameters", "properties",
+                          key)
+        seen[variable] = str(key)
 
 
 def _number(entry: Dict[str, Any], key: str, default: float, name: str, at: _Where) -> float:
