@@ -12,10 +12,17 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
+from llmrun.errors import StreamError
+from llmrun.safetext import mend
+from llmrun.secrets import StreamRedactor, redact, redact_value
 from llmrun.usage import Usage
 
 #: `reasoning_details` fields that arrive in fragments and are concatenated.
 _CONCAT_FIELDS = ("text", "summary", "data")
+#: Most text, reasoning and tool-argument characters one step may bring: memory stays bounded
+#: whatever a server sends (a single 20 MB event is fine).
+RESPONSE_BUDGET = 64 * 1024 * 1024
+_COMPACT = 4096  # parts of a text kept before they are joined (keeps memory near the text)
 
 
 @dataclass
@@ -41,7 +48,8 @@ class StepAccumulator:
 
     def __init__(self, on_text: Optional[Callable[[str], None]] = None,
                  on_reasoning: Optional[Callable[[str], None]] = None,
-                 on_batch: Optional[Callable[[], None]] = None) -> None:
+                 on_batch: Optional[Callable[[], None]] = None,
+                 budget: int = RESPONSE_BUDGET) -> None:
         self.on_text = on_text
         self.on_reasoning = on_reasoning
         #: Called by the stream reader once the events of one network read are added: the
@@ -55,6 +63,17 @@ class StepAccumulator:
         self._calls: List[Dict[str, Any]] = []
         self._call_at: Dict[Any, int] = {}  # delta index -> position in _calls
         self._usage: Optional[dict] = None
+        self.budget = budget
+        self._size = 0  # characters of text, reasoning and tool arguments so far
+        self._text_guard = StreamRedactor()  # the key, echoed by a server, is never shown
+        self._reasoning_guard = StreamRedactor()
+
+    def _spend(self, piece: str) -> None:
+        self._size += len(piece)
+        if self._size > self.budget:
+            mib = self.budget / (1024 * 1024)
+            raise StreamError(f"the response is larger than the budget of {mib:g} MiB of text, "
+                              "reasoning and tool arguments for one step; stopped reading")
 
     # -- feeding ----------------------------------------------------------------------------
     def add(self, chunk: Dict[str, Any]) -> None:
@@ -83,19 +102,27 @@ class StepAccumulator:
     def _add_delta(self, delta: Dict[str, Any]) -> None:
         content = delta.get("content")
         if content and isinstance(content, str):
-            self._text.append(content)
-            if self.on_text is not None:
-                self.on_text(content)
+            self._spend(content)
+            content = self._text_guard.feed(content)
+            if content:
+                _append(self._text, content)
+                if self.on_text is not None:
+                    self.on_text(content)
         reasoning = delta.get("reasoning") or delta.get("reasoning_content")
+        counted = False  # text of reasoning_details is counted where it is merged
         details = delta.get("reasoning_details")
         if details and isinstance(details, list):
             texts = self._merge_details(details)
             if not reasoning:
-                reasoning = texts
+                reasoning, counted = texts, True
         if reasoning and isinstance(reasoning, str):
-            self._reasoning.append(reasoning)
-            if self.on_reasoning is not None:
-                self.on_reasoning(reasoning)
+            if not counted:
+                self._spend(reasoning)
+            reasoning = self._reasoning_guard.feed(reasoning)
+            if reasoning:
+                _append(self._reasoning, reasoning)
+                if self.on_reasoning is not None:
+                    self.on_reasoning(reasoning)
         calls = delta.get("tool_calls")
         if calls and isinstance(calls, list):
             for call in calls:
@@ -111,6 +138,7 @@ class StepAccumulator:
             block = self._detail_block(part)
             for key, value in part.items():
                 if key in _CONCAT_FIELDS and isinstance(value, str):
+                    self._spend(value)
                     before = block.get(key)
                     block[key] = (before if isinstance(before, str) else "") + value
                     if key != "data":
@@ -162,7 +190,12 @@ class StepAccumulator:
             call["name"] = name
         args = function.get("arguments")
         if args:
-            call["args"].append(args if isinstance(args, str) else json.dumps(args))
+            try:
+                text = args if isinstance(args, str) else json.dumps(args)
+            except (ValueError, RecursionError):  # nested too deeply to write back
+                text = "<arguments nested too deeply>"
+            self._spend(text)
+            _append(call["args"], text)
 
     _last_key: Any = None
 
@@ -171,30 +204,57 @@ class StepAccumulator:
     def text(self) -> str:
         return mend("".join(self._text))
 
+    def _close_guards(self) -> None:
+        """The stream ended: text held back in case it began a secret goes out now."""
+        for guard, parts, callback in ((self._text_guard, self._text, self.on_text),
+                                       (self._reasoning_guard, self._reasoning,
+                                        self.on_reasoning)):
+            rest = guard.close()
+            if rest:
+                parts.append(rest)
+                if callback is not None:
+                    callback(rest)
+
     @property
     def has_tool_calls(self) -> bool:
         return bool(self._calls)
 
     def finish(self) -> Step:
-        calls = [ToolCall(c["id"] or f"call_{i}", c["name"], mend("".join(c["args"])))
-                 for i, c in enumerate(self._calls)]
-        reason = self.finish_reason or ("tool_calls" if calls else "stop")
+        """The step, every string made safe: no lone surrogates, no echoed key."""
+        self._close_guards()
+        calls = [ToolCall(clean(c["id"]) or f"call_{i}", clean(c["name"]),
+                          clean("".join(c["args"]))) for i, c in enumerate(self._calls)]
+        reason = clean(self.finish_reason or "") or ("tool_calls" if calls else "stop")
         details = [_clean_block(b) for b in self._details]
         return Step(text=self.text, reasoning=mend("".join(self._reasoning)),
                     reasoning_details=details, tool_calls=calls, finish_reason=reason,
                     usage=Usage.from_api(self._usage) if self._usage else None,
-                    model=self.model)
+                    model=clean(self.model) if self.model else None)
+
+
+def _append(parts: List[str], piece: str) -> None:
+    """Append, joining now and then: a million one-character deltas must not cost a
+    million string objects."""
+    parts.append(piece)
+    if len(parts) >= _COMPACT:
+        parts[:] = ["".join(parts)]
+
+
+def clean(text: str) -> str:
+    """A string from the network, safe to print, encode and send: mended and redacted."""
+    return redact(mend(text))
 
 
 def _clean_block(block: Dict[str, Any]) -> Dict[str, Any]:
-    """Drop empty signatures that some providers repeat on every delta."""
-    return {k: mend(v) if isinstance(v, str) else v for k, v in block.items()
+    """Drop empty signatures that some providers repeat on every delta; make strings safe."""
+    return {k: clean(v) if isinstance(v, str) else _safe_value(v) for k, v in block.items()
             if not (k == "signature" and not v)}
 
 
-def mend(text: str) -> str:
-    """Join a surrogate pair that JSON escapes split over two chunks ("\\ud83d" + "\\ude00"),
-    and replace a lone surrogate with U+FFFD: neither can be written as UTF-8."""
-    if text.isascii():
-        return text
-    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+def _safe_value(value: Any) -> Any:
+    """Any other JSON value a detail carries: sent back as it came, unless it could not be."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except (ValueError, RecursionError, UnicodeEncodeError, TypeError):
+        return None
+    return redact_value(value)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import time
 from typing import Any, Dict, List, Optional
 
@@ -33,18 +34,18 @@ class Cassette:
     def load(cls, path: str) -> "Cassette":
         import yaml
 
+        from llmrun.yamlfile import safe_load
+
         try:
             with open(path, encoding="utf-8") as fh:
-                # libyaml when present: 7x faster on a cassette's long literal bodies
-                data = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+                # libyaml when present: 7x faster on a cassette's long literal bodies; a
+                # cassette never needs aliases, so none is allowed (no alias bombs)
+                _, data = safe_load(fh, f"cassette {path}",
+                                    getattr(yaml, "CSafeLoader", yaml.SafeLoader), aliases=False)
         except OSError as exc:
             raise ConfigError(f"cannot read cassette {path}: {exc.strerror}")
         except UnicodeDecodeError:
             raise ConfigError(f"cassette {path} is not UTF-8 text")
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f":{mark.line + 1}" if mark is not None else ""
-            raise ConfigError(f"cassette {path}{where} is not valid YAML")
         interactions = data.get("interactions") if isinstance(data, dict) else None
         if not isinstance(interactions, list) or not all(
                 isinstance(i, dict) and isinstance(i.get("request"), dict)
@@ -88,6 +89,21 @@ def _response_problem(response: Dict[str, Any]) -> Optional[str]:
             isinstance(v, (str, list)) for v in headers.values()):
         return "response headers must be a mapping of names to lists of values"
     return None
+
+
+def _open_private(path: str, mode: int) -> int:
+    """Open for writing, readable by its owner only (0600), also when the file existed: a
+    cassette holds the whole conversation, tool results included."""
+    import stat
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | mode, 0o600)
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):  # never chmod /dev/null or a pipe
+            os.fchmod(fd, 0o600)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _json(text: Any) -> Dict[str, Any]:
@@ -203,8 +219,7 @@ class RecordingAdapter(HTTPAdapter):
     def check_target(path: str) -> None:
         """Fail before any request is sent (and paid for) when the cassette cannot be written."""
         try:
-            with open(path, "a", encoding="utf-8"):
-                pass
+            os.close(_open_private(path, os.O_APPEND))
         except OSError as exc:
             raise ConfigError(f"cannot write cassette {path}: {exc.strerror}")
 
@@ -212,7 +227,7 @@ class RecordingAdapter(HTTPAdapter):
         interactions = [self._interaction(i, r) for i, r in enumerate(self.records)]
         text = dump_cassette(interactions, {"provider": provider} if provider else None)
         try:
-            with open(path, "w", encoding="utf-8") as fh:
+            with open(_open_private(path, os.O_TRUNC), "w", encoding="utf-8") as fh:
                 fh.write(text)
         except OSError as exc:
             raise ConfigError(f"cannot write cassette {path}: {exc.strerror}")
@@ -220,7 +235,7 @@ class RecordingAdapter(HTTPAdapter):
     @staticmethod
     def _clean(text: str) -> str:
         """The key (remembered by the Transport) never reaches the file."""
-        from llmrun.transport_errors import redact
+        from llmrun.secrets import redact
 
         return redact(text)
 

@@ -173,7 +173,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     except Exception as exc:  # a bug: one line, unless LLMRUN_DEBUG asks for the traceback
         if os.environ.get("LLMRUN_DEBUG"):
             raise
-        from llmrun.transport_errors import redact  # the API key never reaches the screen
+        from llmrun.secrets import redact  # the API key never reaches the screen
 
         click.echo(redact(f"llmrun: error: internal error: {type(exc).__name__}: {exc} "
                           "(set LLMRUN_DEBUG=1 for a traceback and report it)"), err=True)

@@ -62,7 +62,7 @@ def report(exc: LlmrunError) -> int:
     For the commands that have no renderer (`tools`, `providers`, `models`)."""
     import sys
 
-    from llmrun.transport_errors import redact
+    from llmrun.secrets import redact
 
     sys.stderr.write(f"llmrun: error: {redact(exc.message)}\n")
     sys.stderr.flush()

@@ -9,28 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, List, Optional, TextIO
 
 from llmrun.errors import LlmrunError
+from llmrun.safetext import mend, one_line, printable
 from llmrun.style import PLAIN, Style, is_terminal, wants_colour
-
-
-#: Control characters (ESC, CR, BEL, C1 …) a model or a tool could use to rewrite the terminal.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def printable(text: str) -> str:
-    """`text` with control characters shown as `\\xNN` (newlines and tabs kept)."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-
-
-def one_line(text: str) -> str:
-    """`text` on one printable line: whitespace runs (newlines too) become one space."""
-    return printable(" ".join(text.split()))
 
 
 def _fmt_cost(cost: float) -> str:
@@ -47,6 +33,9 @@ class Renderer:
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.stream = stream and not json_mode
+        #: At a terminal the answer's control characters are shown escaped; to a pipe or a
+        #: file it is written byte for byte.
+        self.escape_out = is_terminal(self.out)
         self.json_mode = json_mode
         self.quiet = quiet
         self.verbose = verbose and not quiet
@@ -89,11 +78,11 @@ class Renderer:
         with self._lock:
             self._spin(None)
             self._end_reasoning()
+            if self.escape_out:
+                delta = printable(delta)
             try:
                 self.out.write(delta)
             except UnicodeEncodeError:  # half a surrogate pair: the JSON answer mends it
-                from llmrun.accumulator import mend
-
                 self.out.write(mend(delta))
             self._unflushed = True
             self._streamed = True
@@ -185,14 +174,15 @@ class Renderer:
             self._spin(None)
             self._end_reasoning()
             if self.json_mode:
-                self.out.write(json.dumps(json_object(result, error), ensure_ascii=False)
+                self.out.write(mend(json.dumps(json_object(result, error), ensure_ascii=False))
                                + "\n")
             elif self.stream:
                 if self._line_open:
                     self.out.write("\n")
                     self._line_open = False
             elif error is None:
-                self.out.write(result.answer + "\n")
+                answer = printable(result.answer) if self.escape_out else result.answer
+                self.out.write(answer + "\n")
             self.out.flush()
             if result is not None and not self.quiet and (result.steps or error is None):
                 self._note(usage_line(result), "green" if error is None else "yellow")
@@ -204,7 +194,7 @@ class Renderer:
         with self._lock:
             self._spin(None)
             self._end_reasoning()
-            self._note(f"llmrun: error: {message}", "red")
+            self._note(f"llmrun: error: {printable(message)}", "red")
 
     def close(self) -> None:
         """Erase the spinner and end its thread; safe to call more than once."""

@@ -40,9 +40,15 @@ class RunResult:
             self.usage = self.usage + step.usage
 
     def add_tool_call(self, call: Any, result: Any) -> None:
+        """The call as the output shows it: arguments parsed when they are sane JSON, else
+        the string as streamed (too deep to write back out is not sane)."""
+        from llmrun.tools.validate import too_deep
+
         try:
             arguments = json.loads(call.arguments) if call.arguments.strip() else {}
-        except ValueError:
+        except (ValueError, RecursionError):
+            arguments = call.arguments
+        if too_deep(arguments):
             arguments = call.arguments
         self.tool_calls.append({"id": call.id, "name": call.name, "arguments": arguments,
                                 "result": result.content, "is_error": result.is_error,

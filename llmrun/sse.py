@@ -13,8 +13,9 @@ from typing import List, NamedTuple, Optional
 
 from llmrun.errors import StreamError
 
-#: Largest event (or single line) we hold in memory before calling the stream malformed.
-MAX_EVENT_BYTES = 16 * 1024 * 1024
+#: Largest event (or single line) we hold in memory: the response budget of one step (a
+#: single 20 MB event is legitimate; one bigger than everything a step may bring is not).
+MAX_EVENT_BYTES = 64 * 1024 * 1024
 
 
 class Event(NamedTuple):
@@ -81,7 +82,8 @@ class SSEReader:
         self._partial.append(data)
         self._partial_len += len(data)
         if self._partial_len > self.max_event_bytes:
-            raise StreamError(f"malformed stream: a line longer than {self._limit_text()}")
+            raise StreamError(f"the response is larger than the budget of {self._limit_text()}: "
+                              "one line of the stream never ended; stopped reading")
 
     def _limit_text(self) -> str:
         return f"{self.max_event_bytes // (1024 * 1024)} MiB"
@@ -107,7 +109,8 @@ class SSEReader:
         else:
             self._data = self._data + b"\n" + value
         if len(self._data) > self.max_event_bytes:
-            raise StreamError(f"malformed stream: an event larger than {self._limit_text()}")
+            raise StreamError(f"the response is larger than the budget of {self._limit_text()}: "
+                              "one event of the stream is bigger; stopped reading")
 
     def _field(self, line: bytes) -> None:
         name, _, value = line.partition(b":")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any, Callable, Optional
 
 from llmrun.accumulator import StepAccumulator
@@ -27,23 +28,34 @@ def read_response(resp: Any, acc: StepAccumulator, timeout: Optional[float] = No
             raise StreamError(f"expected an event stream but the server sent "
                               f"{ctype.split(';')[0]} (is the base URL right?)")
         else:
-            consume_sse(_reader(resp, timeout), acc)
+            consume_sse(_reader(resp, timeout), acc, timeout)
     finally:
         resp.close()
         if getattr(acc, "on_batch", None) is not None:
             acc.on_batch()  # whatever the last read brought, even on [DONE] or an error
 
 
-def consume_sse(read: Read, acc: StepAccumulator) -> None:
-    """Feed an SSE body, pulled with `read(n)`, into `acc` until [DONE] or its end."""
+def consume_sse(read: Read, acc: StepAccumulator, timeout: Optional[float] = None) -> None:
+    """Feed an SSE body, pulled with `read(n)`, into `acc` until [DONE] or its end.
+
+    `timeout` counts from the last event: keep-alive comments alone do not keep a stream
+    alive for longer than a silent one."""
     reader = SSEReader()
     feed = reader.feed
     loads = fast_loads
     add = acc.add
     batch_done = getattr(acc, "on_batch", None)
+    clock = time.monotonic
+    last_event = clock()
     while True:
         data = read(READ_SIZE)
         events = feed(data) if data else reader.close()
+        if events:
+            last_event = clock()
+        elif timeout and clock() - last_event > timeout:
+            raise StreamError(f"the stream stalled: no event for {timeout:g} s, only keep-alive "
+                              "comments (the server may be overloaded; try again or raise "
+                              "--timeout)")
         for event in events:
             payload = event.data
             if payload == b"[DONE]":
@@ -95,8 +107,8 @@ def consume_json(read: Read, acc: StepAccumulator) -> None:
         parts.append(data)
         size += len(data)
         if size > MAX_EVENT_BYTES:
-            raise StreamError("malformed response: a JSON answer larger than "
-                              f"{MAX_EVENT_BYTES // (1024 * 1024)} MiB")
+            raise StreamError("the response is larger than the budget of "
+                              f"{MAX_EVENT_BYTES // (1024 * 1024)} MiB; stopped reading")
     body = b"".join(parts)
     try:
         chunk = json.loads(body)

@@ -15,7 +15,8 @@ from urllib3.util.retry import Retry
 from llmrun import __version__
 from llmrun.errors import APIError, ConfigError, LlmrunError, StreamError
 from llmrun.providers import GENERIC, Provider
-from llmrun.transport_errors import classify, error_detail, reason, redact, remember_secret
+from llmrun.secrets import redact, remember_secret
+from llmrun.transport_errors import classify, error_detail, reason
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 MAX_RETRY_AFTER = 60.0  # seconds; a server asking for longer is not waited for that long
@@ -27,6 +28,12 @@ _HINTS = {
     413: "the request is too large: shorten the prompt or the tool results",
     429: "rate limited: wait and try again, or raise --retries",
 }
+
+
+def printable_url(text: str) -> str:
+    """A server-chosen URL, cut short and with control characters escaped."""
+    shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text[:300])
+    return shown + ("…" if len(text) > 300 else "")
 
 
 class CappedRetry(Retry):
@@ -117,12 +124,26 @@ class Transport:
         data = json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
         try:
             resp = self.session.post(self.url, data=data, headers=self.headers(), stream=True,
-                                     timeout=(self.timeout, self.timeout))
+                                     timeout=(self.timeout, self.timeout),
+                                     allow_redirects=False)
         except requests.exceptions.RequestException as exc:
             raise self.connection_error(exc) from None
+        self.refuse_redirect(resp)
         if resp.status_code >= 400:
             raise self.api_error(resp)
         return resp
+
+    def refuse_redirect(self, resp: requests.Response, url: Optional[str] = None) -> None:
+        """A redirect is never followed: the conversation and the headers (the key, custom
+        auth headers) would go to wherever `Location` points."""
+        if not 300 <= resp.status_code < 400:
+            return
+        target = resp.headers.get("Location") or "(no Location header)"
+        resp.close()
+        raise StreamError(redact(f"{self.who} answered HTTP {resp.status_code} redirecting "
+                                 f"{url or self.url} to {printable_url(target)}; llmrun does "
+                                 "not follow redirects from the API: set the base URL to the "
+                                 "right place yourself if you trust it"))
 
     def get_json(self, path: str) -> Any:
         """GET `base_url + path` (say /models) with the same key, headers and retries."""
@@ -132,7 +153,8 @@ class Transport:
         headers["Accept"] = "application/json"
         try:
             resp = self.session.get(url, headers=headers, stream=True,
-                                    timeout=(self.timeout, self.timeout))
+                                    timeout=(self.timeout, self.timeout), allow_redirects=False)
+            self.refuse_redirect(resp, url)
             if resp.status_code >= 400:
                 raise self.api_error(resp, url)
             body = resp.content

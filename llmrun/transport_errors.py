@@ -1,45 +1,10 @@
-"""Plain-words descriptions of network failures, provider error bodies, and key redaction.
-
-Nothing heavy is imported at module level: the CLI's last-resort error handler uses `redact`.
-"""
+"""Plain-words descriptions of network failures and of provider error bodies."""
 
 from __future__ import annotations
 
 import json
 import re
-import sys
-from typing import Any, Callable, Iterator, List, Optional, Set
-
-_SECRETS: Set[str] = set()
-_HOOKED = False
-
-
-# -- secrets ----------------------------------------------------------------------------------
-def remember_secret(value: Optional[str]) -> None:
-    """Never print `value`: every message and traceback llmrun shows is passed through redact."""
-    global _HOOKED
-    if not value or len(value) < 4:
-        return
-    _SECRETS.add(value)
-    if not _HOOKED:  # LLMRUN_DEBUG tracebacks go through sys.excepthook
-        _HOOKED = True
-
-        def hook(kind: Any, exc: Any, tb: Any) -> None:
-            import traceback
-
-            text = "".join(traceback.format_exception(kind, exc, tb))
-            sys.stderr.write(redact(text))
-
-        sys.excepthook = hook
-
-
-def redact(text: str) -> str:
-    """`text` with every remembered secret replaced by [redacted]."""
-    for secret in _SECRETS:
-        if secret in text:
-            text = text.replace(secret, "[redacted]")
-    return text
-
+from typing import Any, Callable, Iterator, List, Optional
 
 # -- network failures -------------------------------------------------------------------------
 def _chain(exc: BaseException) -> Iterator[BaseException]:

@@ -30,18 +30,17 @@ class Lines:
         return self.at(*path)
 
 
+#: Most nodes a document may expand to through its aliases. Tool files and configs share a
+#: few schema fragments with anchors; an alias bomb (a billion laughs in 850 bytes) or an
+#: alias to itself is refused before anything walks or prints it.
+MAX_EXPANDED_NODES = 100_000
+
+
 def load_yaml(text: str, path: str) -> Tuple[Any, Lines]:
     """Parse one YAML document; a syntax error is a ConfigError with file and line."""
     import yaml
 
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.load(text, Loader=yaml.SafeLoader) if node is not None else None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path}:{line}: invalid YAML: {problem}")
+    node, data = safe_load(text, path, yaml.SafeLoader, aliases=True)
     table: Dict[Tuple[Any, ...], int] = {}
     if node is not None:
         try:
@@ -50,6 +49,76 @@ def load_yaml(text: str, path: str) -> Tuple[Any, Lines]:
             raise ConfigError(f"{path}:{dup.line}: key '{dup.key}' appears twice in the same "
                               "mapping")
     return data, Lines(table)
+
+
+def safe_load(stream: Any, path: str, loader: Any, aliases: bool) -> Tuple[Any, Any]:
+    """(node, data) of one document, composed once and checked before it is constructed:
+    no alias at all unless `aliases`, and never more than MAX_EXPANDED_NODES once expanded."""
+    import yaml
+
+    parser = loader(stream)
+    try:
+        node = parser.get_single_node()
+        if node is not None:
+            _check_expansion(node, path, aliases)
+        data = parser.construct_document(node) if node is not None else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}:{line}: invalid YAML: {problem}")
+    finally:
+        parser.dispose()
+    return node, data
+
+
+def _check_expansion(root: Any, path: str, aliases: bool) -> None:
+    """Count the nodes the document expands to, each shared node once per use, without
+    expanding anything: linear in the nodes actually written."""
+    sizes: Dict[int, int] = {}
+    open_nodes: set = set()
+    stack = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if done:
+            open_nodes.discard(key)
+            sizes[key] = 1 + sum(sizes[id(c)] for c in children)
+            if sizes[key] > MAX_EXPANDED_NODES:
+                raise ConfigError(f"{path}:{node.start_mark.line + 1}: YAML aliases expand to "
+                                  f"more than {MAX_EXPANDED_NODES} values (an alias bomb?)")
+            continue
+        if key in sizes:  # written once, used again: that is an alias
+            if not aliases:
+                raise ConfigError(f"{path}:{node.start_mark.line + 1}: YAML aliases (*name) are "
+                                  "not allowed in this file")
+            continue
+        if key in open_nodes:
+            raise ConfigError(f"{path}:{node.start_mark.line + 1}: a YAML alias refers to a value "
+                              "that contains it (a self-reference)")
+        open_nodes.add(key)
+        stack.append((node, True))
+        for child in children:
+            if id(child) in open_nodes:
+                raise ConfigError(f"{path}:{child.start_mark.line + 1}: a YAML alias refers to "
+                                  "a value that contains it (a self-reference)")
+            if id(child) in sizes:
+                if not aliases:
+                    raise ConfigError(f"{path}:{child.start_mark.line + 1}: YAML aliases (*name) "
+                                      "are not allowed in this file")
+                continue
+            stack.append((child, False))
+
+
+def _children(node: Any) -> list:
+    import yaml
+
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 class DuplicateKey(Exception):

@@ -119,8 +119,9 @@ STREAM = [
          5, r"stream reported an error: Upstream overloaded \(code 502\)", partial="Hel"),
     Case("error-event-typed", _stream(FIRST, b"event: error\ndata: {\"message\": \"quota\"}\n\n"),
          5, r"stream reported an error: quota", partial="Hel"),
-    Case("line-20mb", lambda: [Reply([FIRST, b"data: "] + [b"x" * MIB] * 20, split="given")],
-         5, r"malformed stream: a line longer than 16 MiB", partial="Hel"),
+    Case("line-70mb", lambda: [Reply([FIRST, b"data: "] + [b"x" * MIB] * 70, split="given")],
+         5, r"larger than the budget of 64 MiB: one line of the stream never ended",
+         partial="Hel"),
     Case("invalid-utf8", _stream(FIRST, b'data: {"choices": [{"index": 0, "delta": '
                                         b'{"content": "\xff\xfe"}}]}\n\n', sse(chunk("!"))),
          5, r"malformed stream: invalid UTF-8", partial="Hel"),

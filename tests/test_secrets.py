@@ -108,7 +108,7 @@ def test_key_that_cannot_be_a_header_is_a_config_error_without_its_value(server,
 
 def test_debug_tracebacks_are_redacted_too(tmp_path):
     """LLMRUN_DEBUG shows a traceback for bugs; a key inside it is replaced."""
-    code = ("from llmrun.transport_errors import remember_secret\n"
+    code = ("from llmrun.secrets import remember_secret\n"
             f"remember_secret({KEY!r})\n"
             f"raise RuntimeError('a bug that mentions ' + {KEY!r})\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -120,10 +120,10 @@ def test_debug_tracebacks_are_redacted_too(tmp_path):
 
 
 def test_a_tool_that_prints_its_environment_does_not_leak_the_key(server, run_cli, tmp_path):
-    """The key is not in the tool's environment as LLMRUN_API_KEY, and a provider key variable
-    a tool does see is redacted from its result before anyone sees it or it goes back."""
+    """No key variable is in a tool's environment, and a key a tool prints anyway (say, read
+    from a file) is redacted from its result before anyone sees it or it goes back."""
     (tmp_path / "env.yaml").write_text("name: show_env\ndescription: print the environment\n"
-                                       "command: [env]\n")
+                                       f"shell: 'env; echo found {KEY}'\n")
     server.add(Reply(sse(call_header(0, "c1", "show_env", "{}"), stream_chunk(finish="tool_calls"))),
                Reply(good_stream("ok")))
     run = run_cli(["ask", "--no-stdin", "-p", "openai", "--base-url", server.url, "-m", "m",
@@ -131,6 +131,7 @@ def test_a_tool_that_prints_its_environment_does_not_leak_the_key(server, run_cl
                   env={"LLMRUN_API_KEY": "", "OPENAI_API_KEY": KEY})
     assert run.code == 0, run
     result = run.json()["tool_calls"][0]["result"]
-    assert "OPENAI_API_KEY=[redacted]" in result and "LLMRUN_API_KEY" not in result
+    assert "OPENAI_API_KEY" not in result and "LLMRUN_API_KEY" not in result
+    assert "found [redacted]" in result
     assert_no_key(run.stdout, run.stderr)
     assert KEY not in server.requests[1].body.decode()

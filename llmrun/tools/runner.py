@@ -216,7 +216,7 @@ class Toolbox:
     @staticmethod
     def redact(result: ToolResult) -> ToolResult:
         """A tool that prints its environment must not hand the API key to the output."""
-        from llmrun.transport_errors import redact
+        from llmrun.secrets import redact
 
         result.content = redact(result.content)
         return result

@@ -1,0 +1,99 @@
+"""The API key never leaves llmrun: a registry of secrets, and redaction of what is written.
+
+A server or a tool may echo the key back, in text, reasoning, tool arguments or an error
+body. Every string from the network passes through here before anything prints, encodes or
+sends it. Streamed text is redacted as it streams: `StreamRedactor` holds back only the end
+of a delta that could be the start of a secret, so a key split over two deltas is caught and
+ordinary text is not delayed.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, List, Optional, Set
+
+MASK = "[redacted]"
+_SECRETS: Set[str] = set()
+_ORDERED: List[str] = []  # longest first, so a key containing another is masked whole
+_HOOKED = False
+
+
+def remember_secret(value: Optional[str]) -> None:
+    """Never print `value`: every message, output and traceback passes through redact."""
+    global _HOOKED, _ORDERED
+    if not value or len(value) < 4 or value in _SECRETS:
+        return
+    _SECRETS.add(value)
+    _ORDERED = sorted(_SECRETS, key=len, reverse=True)
+    if not _HOOKED:  # LLMRUN_DEBUG tracebacks go through sys.excepthook
+        _HOOKED = True
+
+        def hook(kind: Any, exc: Any, tb: Any) -> None:
+            import traceback
+
+            text = "".join(traceback.format_exception(kind, exc, tb))
+            sys.stderr.write(redact(text))
+
+        sys.excepthook = hook
+
+
+def redact(text: str) -> str:
+    """`text` with every remembered secret replaced by [redacted]."""
+    for secret in _ORDERED:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def redact_value(value: Any, depth: int = 0) -> Any:
+    """`redact` over every string of a JSON-like value (keys too)."""
+    if not _ORDERED:
+        return value
+    if isinstance(value, str):
+        return redact(value)
+    if depth > 64:
+        return value
+    if isinstance(value, list):
+        return [redact_value(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        return {redact_value(k, depth + 1): redact_value(v, depth + 1) for k, v in value.items()}
+    return value
+
+
+class StreamRedactor:
+    """Redacts text that arrives in pieces; `feed` returns what is safe to show now."""
+
+    __slots__ = ("_held",)
+
+    def __init__(self) -> None:
+        self._held = ""
+
+    def feed(self, piece: str) -> str:
+        if not _ORDERED:
+            return piece
+        text = redact(self._held + piece) if self._held else redact(piece)
+        keep = _secret_start(text)
+        if keep:
+            self._held = text[-keep:]
+            return text[:-keep]
+        self._held = ""
+        return text
+
+    def close(self) -> str:
+        """The end of the stream: whatever was held back (it was no secret after all)."""
+        held, self._held = self._held, ""
+        return redact(held)
+
+
+def _secret_start(text: str) -> int:
+    """Length of the longest end of `text` that is the beginning of a secret (not all of it)."""
+    best = 0
+    for secret in _ORDERED:
+        first = secret[0]
+        low = max(0, len(text) - len(secret) + 1)
+        at = text.rfind(first, low)
+        while at >= 0:
+            if secret.startswith(text[at:]):
+                best = max(best, len(text) - at)  # keep looking left: a longer one wins
+            at = text.rfind(first, low, at)
+    return best
