@@ -58,18 +58,40 @@ def forbidden_imports() -> List[str]:
 
 
 def goal2(runs: int) -> List[Row]:
+    import tempfile
+
     llmrun = llmrun_cmd()
-    cmds = {"heavy": [PY, "-c", HEAVY], "replay": llmrun + REPLAY}
-    log(f"goal 2: cassette replay with its tool, {runs} runs")
+    folder = tempfile.mkdtemp(prefix="llmrun-bench-py-")
+    _python_weather(folder)
+    python_replay = [a if a != "samples/tools" else folder for a in REPLAY]
+    cmds = {"heavy": [PY, "-c", HEAVY], "replay": llmrun + REPLAY,
+            "python": llmrun + python_replay}
+    log(f"goal 2: cassette replay with its tool (command, then Python), {runs} runs")
     got = interleaved(cmds, runs)
-    answer = got["replay"][0].stdout.decode().strip()
-    if "40" not in answer:
-        raise RuntimeError(f"replay gave an unexpected answer: {answer!r}")
+    for name in ("replay", "python"):
+        answer = got[name][0].stdout.decode().strip()
+        if "40" not in answer:
+            raise RuntimeError(f"replay gave an unexpected answer: {answer!r}")
     wall = {name: median([s.wall for s in got[name]]) for name in cmds}
     ratio = wall["replay"] / wall["heavy"]
+    py_ratio = wall["python"] / wall["replay"]
     return [Row("2", f"`llmrun ask --replay {os.path.basename(CASSETTE)} -t samples/tools`, wall, "
                      "tool process included", wall["replay"], wall["heavy"],
-                f"`{HEAVY}`", "s", "<= 1.5x", ratio <= 1.5)]
+                f"`{HEAVY}`", "s", "<= 1.5x", ratio <= 1.5),
+            Row("2", "the same replay with the tool as a `python:` function (its own worker "
+                     "process)", wall["python"], wall["replay"], "the `command` tool replay",
+                "s", "<= 1.3x", py_ratio <= 1.3)]
+
+
+def _python_weather(folder: str) -> None:
+    """samples/tools' weather tool, written as a Python function."""
+    with open(os.path.join(folder, "weather_py.py"), "w") as fh:
+        fh.write("def weather(location):\n    return '40 C'\n")
+    with open(os.path.join(folder, "weather.yaml"), "w") as fh:
+        fh.write("name: weather\ndescription: Get weather information for a location\n"
+                 "parameters:\n  type: object\n  properties:\n"
+                 "    location: {type: string, description: the city}\n"
+                 "  required: [location]\npython: weather_py:weather\n")
 
 
 def replay_imports() -> List[str]:

@@ -25,7 +25,10 @@ def parse_arguments(tool_name: str, text: str) -> Dict[str, Any]:
         return {}
     try:
         value = json.loads(text, parse_constant=_no_constants)
-    except (ValueError, RecursionError) as exc:
+    except RecursionError:
+        raise ArgumentError(f"the arguments for tool '{tool_name}' are nested more than "
+                            f"{MAX_DEPTH} levels deep; send a flatter JSON object") from None
+    except ValueError as exc:
         raise ArgumentError(f"the arguments for tool '{tool_name}' are not valid JSON "
                             f"({exc}); send one JSON object that matches the tool's "
                             "parameters")
