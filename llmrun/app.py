@@ -35,6 +35,7 @@ class AskOptions:
     replay: Optional[str] = None
     replay_strict: bool = False
     no_stdin: bool = False
+    no_cache: bool = False
 
 
 NOT_UTF8 = ("the prompt is not UTF-8 text (convert it first, e.g. with iconv, or pass "
@@ -112,7 +113,8 @@ def _ask(o: AskOptions, renderer: Any, result: Any) -> None:
                       ask=renderer.holding(ask_terminal),  # no spinner over the question
                       parallel=o.parallel)
     transport = _transport(o, settings, cassette)
-    opts = RequestOptions(settings.model, o.max_tokens, o.temperature, o.reasoning_effort)
+    opts = RequestOptions(settings.model, o.max_tokens, o.temperature, o.reasoning_effort,
+                          cache=settings.provider.cache and not o.no_cache)
     try:
         run(result, transport, toolbox, renderer, opts,
             first_messages(settings.system, prompt), o.max_steps)

@@ -161,8 +161,10 @@ def check_same_request(recorded: Dict[str, Any], sent: Any, number: int) -> None
 
     if isinstance(sent, bytes):
         sent = sent.decode("utf-8")
-    want = _json(recorded.get("body")).get("messages")
-    got = _json(sent).get("messages")
+    from llmrun.providers import strip_cache_marks
+
+    want = strip_cache_marks(_json(recorded.get("body")).get("messages"))
+    got = strip_cache_marks(_json(sent).get("messages"))
     if want == got:
         return
     a = json.dumps(want, indent=2, ensure_ascii=False, sort_keys=True).splitlines()

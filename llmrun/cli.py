@@ -104,6 +104,8 @@ def _tool_paths(ctx: click.Context, param: click.Parameter, value: Any) -> List[
               help="Answer requests from a cassette instead of the network.")
 @click.option("--replay-strict", is_flag=True,
               help="With --replay: fail when a request's messages differ from the recording.")
+@click.option("--no-cache", is_flag=True,
+              help="Do not ask for prompt caching (Anthropic models via OpenRouter, Vercel).")
 @click.option("--no-stdin", is_flag=True, help="Do not read standard input.")
 def ask(prompt: tuple, json_: bool, **kwargs: Any) -> None:
     """Ask PROMPT, run the tools the model calls, print the answer.

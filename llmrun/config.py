@@ -67,7 +67,8 @@ def load_config(environ: Mapping[str, str] = os.environ) -> Config:
 
 
 _TOP_KEYS = ("provider", "model", "system", "tools", "providers")
-_PROVIDER_KEYS = ("name", "base_url", "api_key_env", "dialect", "headers", "token_field")
+_PROVIDER_KEYS = ("name", "base_url", "api_key_env", "dialect", "headers", "token_field",
+                  "cache")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -150,11 +151,14 @@ def _parse_provider(entry: Any, fail: Callable[[Optional[str], str], ConfigError
     if token_field not in (None, "max_tokens", "max_completion_tokens"):
         raise fail("token_field", f"provider '{name}': token_field must be max_tokens or "
                                   "max_completion_tokens")
+    cache = entry.get("cache", True)
+    if not isinstance(cache, bool):
+        raise fail("cache", f"provider '{name}': cache must be true or false")
     from llmrun.tools.childenv import hide_names
 
     hide_names([key_env])  # whatever it is called, no tool sees this provider's key
     return Provider(name, base_url.rstrip("/"), key_env, make_dialect(dialect, token_field),
-                    {str(k): str(v) for k, v in headers.items()})
+                    {str(k): str(v) for k, v in headers.items()}, cache)
 
 
 @dataclass

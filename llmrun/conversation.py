@@ -15,6 +15,7 @@ class RequestOptions:
     max_tokens: Optional[int] = None
     temperature: Optional[float] = None
     reasoning_effort: Optional[str] = None
+    cache: bool = True  # ask for prompt caching where the model needs to be asked
 
 
 def first_messages(system: Optional[str], prompt: str) -> List[Dict[str, Any]]:
@@ -55,6 +56,8 @@ def request_body(dialect: Dialect, opts: RequestOptions, messages: List[Dict[str
     if opts.reasoning_effort:
         body.update(dialect.reasoning(opts.reasoning_effort))
     body.update(dialect.extras())
+    if opts.cache:
+        dialect.mark_cache(body, opts.model)
     body["stream"] = True
     body["stream_options"] = {"include_usage": True}
     return body

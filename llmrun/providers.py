@@ -13,6 +13,10 @@ from typing import Any, Dict, Optional
 
 #: OpenAI reasoning models want `max_completion_tokens` (o1, o3, o4-mini, gpt-5 and later).
 _REASONING_MODEL = re.compile(r"^(o\d|gpt-[5-9])", re.IGNORECASE)
+#: Models that cache a prompt only when a request marks breakpoints (Anthropic's Claude).
+_ASKS_FOR_CACHE = re.compile(r"(^|/)(anthropic/|claude)", re.IGNORECASE)
+EPHEMERAL = {"type": "ephemeral"}
+MAX_BREAKPOINTS = 4  # Anthropic's limit per request
 
 
 class Dialect:
@@ -32,6 +36,49 @@ class Dialect:
     def extras(self) -> Dict[str, Any]:
         """Fields every request of this dialect carries."""
         return {}
+
+    def mark_cache(self, body: Dict[str, Any], model: str) -> None:
+        """Ask for prompt caching where the model needs to be asked. Servers of this dialect
+        cache by themselves or not at all: nothing to add."""
+
+
+def needs_cache_marks(model: str) -> bool:
+    return bool(_ASKS_FOR_CACHE.search(model))
+
+
+def mark_messages(body: Dict[str, Any]) -> None:
+    """Breakpoints on whole messages: the system message and the newest message, and, when
+    the newest are tool results, the last call of the assistant message before them -- so
+    each step of a tool loop reads everything before it from the cache (at most 4 marks).
+    The marked messages are copies: the conversation itself stays as the contract says."""
+    messages = list(body["messages"])
+    marks = 0
+    if messages and messages[0].get("role") == "system":
+        messages[0] = dict(messages[0], cache_control=EPHEMERAL)
+        marks += 1
+    last = len(messages) - 1
+    if last > 0 or (last == 0 and not marks):
+        messages[last] = dict(messages[last], cache_control=EPHEMERAL)
+        marks += 1
+    first_result = last
+    while first_result > 0 and messages[first_result - 1].get("role") == "tool":
+        first_result -= 1
+    before = first_result - 1
+    if messages[last].get("role") == "tool" and before > 0 and marks < MAX_BREAKPOINTS \
+            and messages[before].get("tool_calls"):
+        calls = list(messages[before]["tool_calls"])
+        calls[-1] = dict(calls[-1], cache_control=EPHEMERAL)
+        messages[before] = dict(messages[before], tool_calls=calls)
+    body["messages"] = messages
+
+
+def strip_cache_marks(messages: Any) -> Any:
+    """The conversation without breakpoints, to compare with a recording."""
+    if isinstance(messages, list):
+        return [strip_cache_marks(m) for m in messages]
+    if isinstance(messages, dict):
+        return {k: strip_cache_marks(v) for k, v in messages.items() if k != "cache_control"}
+    return messages
 
 
 class OpenAIDialect(Dialect):
@@ -55,8 +102,25 @@ class OpenRouterDialect(OpenAIDialect):
     def extras(self) -> Dict[str, Any]:
         return {"usage": {"include": True}}  # how OpenRouter is asked to report cost
 
+    def mark_cache(self, body: Dict[str, Any], model: str) -> None:
+        """OpenRouter documents a request-level `cache_control`: it puts the breakpoint on
+        the last cacheable block itself, so every step's whole prefix is cached."""
+        if needs_cache_marks(model):
+            body["cache_control"] = dict(EPHEMERAL)
 
-DIALECTS = {d.name: d for d in (Dialect, OpenAIDialect, OpenRouterDialect)}
+
+class VercelDialect(OpenAIDialect):
+    """The Vercel AI Gateway: OpenAI's spelling, and breakpoints on whole messages for the
+    models that need them (what recorded requests of other clients did, and were accepted)."""
+
+    name = "vercel"
+
+    def mark_cache(self, body: Dict[str, Any], model: str) -> None:
+        if needs_cache_marks(model):
+            mark_messages(body)
+
+
+DIALECTS = {d.name: d for d in (Dialect, OpenAIDialect, OpenRouterDialect, VercelDialect)}
 
 
 def make_dialect(name: str, token_field: Optional[str] = None) -> Dialect:
@@ -70,13 +134,14 @@ class Provider:
     api_key_env: Optional[str]  # None: the server needs no key
     dialect: Dialect
     headers: Dict[str, str] = field(default_factory=dict)
+    cache: bool = True  # ask for prompt caching where the model needs it
 
 
 #: name -> (base URL, key variable, dialect)
 PRESETS = {
     "openai": ("https://api.openai.com/v1", "OPENAI_API_KEY", "openai"),
     "openrouter": ("https://openrouter.ai/api/v1", "OPENROUTER_API_KEY", "openrouter"),
-    "vercel": ("https://ai-gateway.vercel.sh/v1", "AI_GATEWAY_API_KEY", "openai"),
+    "vercel": ("https://ai-gateway.vercel.sh/v1", "AI_GATEWAY_API_KEY", "vercel"),
     "groq": ("https://api.groq.com/openai/v1", "GROQ_API_KEY", "openai"),
     "xai": ("https://api.x.ai/v1", "XAI_API_KEY", "openai"),
     "deepseek": ("https://api.deepseek.com/v1", "DEEPSEEK_API_KEY", "generic"),

@@ -239,7 +239,9 @@ def usage_line(result: Any) -> str:
     parts = [f"{result.steps} step{'s' if result.steps != 1 else ''}",
              f"{calls} tool call{'s' if calls != 1 else ''}",
              f"{u.prompt_tokens} prompt + {u.completion_tokens} completion tokens "
-             f"({u.reasoning_tokens} reasoning, {u.cached_tokens} cached)"]
+             f"({u.reasoning_tokens} reasoning, {u.cached_tokens} cached"
+             + (f", {u.cache_write_tokens} written to cache" if u.cache_write_tokens else "")
+             + ")"]
     if u.cost is not None:
         parts.append(_fmt_cost(u.cost))
     parts.append(f"{result.duration:.2f} s")

@@ -11,6 +11,14 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+def _first(*values: Any) -> int:
+    """The first count a provider reported (two spellings of one number are not added)."""
+    for value in values:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return 0
+
+
 def _dict(value: Any) -> Dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -34,6 +42,7 @@ class Usage:
     reasoning_tokens: int = 0
     cached_tokens: int = 0
     cost: Optional[float] = None
+    cache_write_tokens: int = 0
 
     @classmethod
     def from_api(cls, raw: Dict[str, Any]) -> "Usage":
@@ -47,8 +56,12 @@ class Usage:
             completion_tokens=completion,
             total_tokens=_int(raw.get("total_tokens")) or prompt + completion,
             reasoning_tokens=_int(completion_details.get("reasoning_tokens")),
-            cached_tokens=_int(prompt_details.get("cached_tokens")),
+            # OpenAI/OpenRouter spell it in prompt_tokens_details, Anthropic at the top
+            cached_tokens=_first(prompt_details.get("cached_tokens"),
+                                 raw.get("cache_read_input_tokens")),
             cost=cost,
+            cache_write_tokens=_first(prompt_details.get("cache_write_tokens"),
+                                      raw.get("cache_creation_input_tokens")),
         )
 
     def __add__(self, other: "Usage") -> "Usage":
@@ -61,7 +74,8 @@ class Usage:
                      self.total_tokens + other.total_tokens,
                      self.reasoning_tokens + other.reasoning_tokens,
                      self.cached_tokens + other.cached_tokens,
-                     cost)
+                     cost,
+                     self.cache_write_tokens + other.cache_write_tokens)
 
     def as_dict(self) -> Dict[str, Any]:
         return {"prompt_tokens": self.prompt_tokens,
@@ -69,4 +83,5 @@ class Usage:
                 "total_tokens": self.total_tokens,
                 "reasoning_tokens": self.reasoning_tokens,
                 "cached_tokens": self.cached_tokens,
+                "cache_write_tokens": self.cache_write_tokens,
                 "cost": self.cost}

@@ -84,7 +84,7 @@ def final_text(path: str) -> str:
 def recorded_usage(path: str) -> Dict[str, Any]:
     """Sum over the steps of the last usage object each step's stream reported."""
     total = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0,
-             "reasoning_tokens": 0, "cached_tokens": 0, "cost": None}
+             "reasoning_tokens": 0, "cached_tokens": 0, "cache_write_tokens": 0, "cost": None}
     for inter in load(path):
         usage = None
         for payload in events(inter["response"]["body"]):
@@ -96,8 +96,11 @@ def recorded_usage(path: str) -> Dict[str, Any]:
         total["total_tokens"] += usage["total_tokens"]
         total["reasoning_tokens"] += (usage.get("completion_tokens_details") or {}).get(
             "reasoning_tokens", 0)
-        total["cached_tokens"] += (usage.get("prompt_tokens_details") or {}).get(
-            "cached_tokens", 0)
+        details = usage.get("prompt_tokens_details") or {}
+        total["cached_tokens"] += details.get("cached_tokens",
+                                              usage.get("cache_read_input_tokens", 0))
+        total["cache_write_tokens"] += details.get("cache_write_tokens",
+                                                   usage.get("cache_creation_input_tokens", 0))
         if isinstance(usage.get("cost"), (int, float)):
             total["cost"] = (total["cost"] or 0) + usage["cost"]
     return total

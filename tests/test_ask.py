@@ -40,7 +40,7 @@ def test_json_object_per_contract(server, run_cli):
         "id": "call_1", "name": "weather", "arguments": {"location": "Florence"},
         "result": "40 C", "is_error": False, "duration_s": 0}
     assert out["usage"] == {"prompt_tokens": 30, "completion_tokens": 12, "total_tokens": 42,
-                            "reasoning_tokens": 0, "cached_tokens": 0, "cost": None}
+                            "reasoning_tokens": 0, "cached_tokens": 0, "cache_write_tokens": 0, "cost": None}
     assert out["reasoning"] is None and isinstance(out["duration_s"], float)
 
 

@@ -5,6 +5,8 @@ import os
 
 import pytest
 
+from llmrun.providers import strip_cache_marks
+
 from conftest import SAMPLE_TOOLS
 from recorded import (CASSETTES, FORMS, cli_args, final_text, recorded_usage, replies,
                       request_bodies)
@@ -68,7 +70,7 @@ def test_replays_live_to_the_recorded_answer(cassette, form, server, run_cli):
                       "usage"):
             assert got.get(field) == want.get(field), field
         assert len(got["messages"]) == len(want["messages"])
-        for g, w in zip(got["messages"], want["messages"]):
+        for g, w in zip(strip_cache_marks(got["messages"]), want["messages"]):
             if w["role"] == "assistant":
                 _assistant_matches(g, w, cassette)
             else:
