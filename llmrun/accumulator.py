@@ -41,6 +41,7 @@ class Step:
     finish_reason: Optional[str] = None
     usage: Optional[Usage] = None
     model: Optional[str] = None
+    refusal: str = ""  # OpenAI structured output: why the model declined
 
 
 class StepAccumulator:
@@ -63,6 +64,7 @@ class StepAccumulator:
         self._calls: List[Dict[str, Any]] = []
         self._call_at: Dict[Any, int] = {}  # delta index -> position in _calls
         self._usage: Optional[dict] = None
+        self._refusal: List[str] = []
         self.budget = budget
         self._size = 0  # characters of text, reasoning and tool arguments so far
         self._text_guard = StreamRedactor()  # the key, echoed by a server, is never shown
@@ -123,6 +125,10 @@ class StepAccumulator:
                 _append(self._reasoning, reasoning)
                 if self.on_reasoning is not None:
                     self.on_reasoning(reasoning)
+        refusal = delta.get("refusal")
+        if refusal and isinstance(refusal, str):
+            self._spend(refusal)
+            _append(self._refusal, refusal)
         calls = delta.get("tool_calls")
         if calls and isinstance(calls, list):
             for call in calls:
@@ -229,7 +235,8 @@ class StepAccumulator:
         return Step(text=self.text, reasoning=mend("".join(self._reasoning)),
                     reasoning_details=details, tool_calls=calls, finish_reason=reason,
                     usage=Usage.from_api(self._usage) if self._usage else None,
-                    model=clean(self.model) if self.model else None)
+                    model=clean(self.model) if self.model else None,
+                    refusal=clean("".join(self._refusal)))
 
 
 def _append(parts: List[str], piece: str) -> None:

@@ -36,6 +36,13 @@ class AskOptions:
     replay_strict: bool = False
     no_stdin: bool = False
     no_cache: bool = False
+    events: bool = False
+    max_cost: Optional[float] = None
+    deadline: Optional[float] = None
+    max_tool_calls: Optional[int] = None
+    fail_on_tool_error: bool = False
+    schema: Optional[str] = None
+    schema_mode: str = "auto"
 
 
 NOT_UTF8 = ("the prompt is not UTF-8 text (convert it first, e.g. with iconv, or pass "
@@ -64,23 +71,20 @@ def read_prompt(words: Sequence[str], use_stdin: bool, stdin: Any = None) -> str
 
 def ask(o: AskOptions) -> int:
     """Run one `llmrun ask`; return its exit status."""
-    from llmrun.render import Renderer
     from llmrun.run import RunResult
-    from llmrun.signals import handling, interrupted
+    from llmrun.signals import handling
 
-    out_tty = sys.stdout.isatty()
-    renderer = Renderer(stream=out_tty if o.stream is None else o.stream, json_mode=o.json,
-                        quiet=o.quiet, verbose=o.verbose, show_progress=sys.stderr.isatty(),
-                        show_reasoning=o.show_reasoning)
+    renderer = _renderer(o)
     result = RunResult(provider=o.provider or "", model=o.model or "")
     error: Optional[LlmrunError] = None
     try:
         with handling():  # SIGINT/SIGTERM/SIGHUP stop the request and the tools
             _ask(o, renderer, result)
+        error = _after(o, result)
     except LlmrunError as exc:
         error = exc
     except KeyboardInterrupt as exc:
-        error = interrupted(exc)
+        error = _stopped(exc)
     except BaseException:
         renderer.close()  # a bug: erase the spinner before the error line
         raise
@@ -88,43 +92,122 @@ def ask(o: AskOptions) -> int:
     return error.exit_code if error else 0
 
 
+def _renderer(o: AskOptions) -> Any:
+    """Plain, --json or --events: the rest of the run does not know which."""
+    from llmrun.render import Renderer
+
+    kind: Any = Renderer
+    if o.events:
+        from llmrun.render_events import EventsRenderer
+
+        kind = EventsRenderer
+    out_tty = sys.stdout.isatty()
+    return kind(stream=out_tty if o.stream is None else o.stream, json_mode=o.json,
+                quiet=o.quiet, verbose=o.verbose, show_progress=sys.stderr.isatty(),
+                show_reasoning=o.show_reasoning)
+
+
+def _stopped(exc: BaseException) -> LlmrunError:
+    """A signal or --deadline: the error that reports it."""
+    from llmrun.errors import LimitError
+    from llmrun.signals import DeadlineReached, interrupted
+
+    if isinstance(exc, DeadlineReached):
+        doing = f" while {exc.doing}" if exc.doing else ""
+        return LimitError(f"--deadline of {exc.seconds:g} s passed{doing}; the run was stopped "
+                          "and its tools killed", "deadline")
+    return interrupted(exc)
+
+
+def _after(o: AskOptions, result: Any) -> Optional[LlmrunError]:
+    """An answered run can still end non-zero: --fail-on-tool-error."""
+    from llmrun.errors import ToolErrorExit
+
+    failed = result.tool_errors
+    if o.fail_on_tool_error and failed:
+        return ToolErrorExit(f"{failed} tool call{'s' if failed != 1 else ''} ended in an error "
+                             "result (--fail-on-tool-error)")
+    return None
+
+
 def _ask(o: AskOptions, renderer: Any, result: Any) -> None:
     from llmrun.config import load_config, resolve
     from llmrun.conversation import RequestOptions, first_messages
     from llmrun.run import run
-    from llmrun.tools.confirm import ask_terminal
-    from llmrun.tools.runner import Toolbox
-    from llmrun.tools.spec import load_tools
+    from llmrun.signals import deadline
 
     if o.record and o.replay:
         raise UsageError("--record and --replay cannot be used together")
     prompt = read_prompt(o.prompt, not o.no_stdin)
-    cfg = load_config()
-    cassette = None
-    if o.replay:
-        from llmrun.cassette import Cassette
+    structured = _structured(o)
+    with deadline(o.deadline):
+        cfg = load_config()
+        cassette = None
+        if o.replay:
+            from llmrun.cassette import Cassette
 
-        cassette = Cassette.load(o.replay)
-    settings = resolve(vars(o), cfg, need_key=cassette is None,
-                       fallback=cassette.hints() if cassette else None)
-    result.provider = settings.provider.name
-    result.model = result.requested_model = settings.model
-    toolbox = Toolbox(load_tools(settings.tool_paths, o.tool), yes=o.yes,
-                      ask=renderer.holding(ask_terminal),  # no spinner over the question
-                      parallel=o.parallel)
-    transport = _transport(o, settings, cassette)
-    opts = RequestOptions(settings.model, o.max_tokens, o.temperature, o.reasoning_effort,
-                          cache=settings.provider.cache and not o.no_cache)
-    try:
-        run(result, transport, toolbox, renderer, opts,
-            first_messages(settings.system, prompt), o.max_steps)
-    finally:
-        transport.close()
-        if o.record:
-            transport.adapter.write(o.record, settings.provider.name)
+            cassette = Cassette.load(o.replay)
+        settings = resolve(vars(o), cfg, need_key=cassette is None,
+                           fallback=cassette.hints() if cassette else None)
+        result.provider = settings.provider.name
+        result.model = result.requested_model = settings.model
+        if structured is not None:
+            structured.mode = _schema_mode(o, settings)
+        limits = _limits(o, settings)
+        toolbox = _toolbox(o, settings, renderer)
+        renderer.start(settings.provider.name, settings.model, list(toolbox.tools))
+        transport = _transport(o, settings, cassette, renderer)
+        opts = RequestOptions(settings.model, o.max_tokens, o.temperature, o.reasoning_effort,
+                              cache=settings.provider.cache and not o.no_cache)
+        try:
+            run(result, transport, toolbox, renderer, opts,
+                first_messages(settings.system, prompt), limits, structured)
+        finally:
+            transport.close()
+            if o.record:
+                transport.adapter.write(o.record, settings.provider.name)
 
 
-def _transport(o: AskOptions, settings: Any, cassette: Any) -> Any:
+def _structured(o: AskOptions) -> Any:
+    if o.schema is None:
+        return None
+    from llmrun.structured import StructuredAnswer, load_schema
+
+    return StructuredAnswer(load_schema(o.schema), o.schema_mode)
+
+
+def _schema_mode(o: AskOptions, settings: Any) -> str:
+    """--schema-mode, or `auto`: what the provider is known to do best (its dialect says)."""
+    if o.schema_mode != "auto":
+        return o.schema_mode
+    return settings.provider.dialect.schema_mode
+
+
+def _limits(o: AskOptions, settings: Any) -> Any:
+    from llmrun.errors import ConfigError
+    from llmrun.limits import Limits
+
+    provider = settings.provider
+    prices = provider.prices.get(settings.model)
+    if o.max_cost is not None and not prices and not provider.dialect.reports_cost:
+        raise ConfigError(f"--max-cost cannot be enforced: {provider.name} does not report cost "
+                          f"and the config file has no prices for model '{settings.model}' (add "
+                          "prices: {MODEL: {prompt: …, completion: …}} to the provider in the "
+                          "config file)")
+    return Limits(o.max_steps, o.max_cost, o.max_tool_calls, prices, provider.name)
+
+
+def _toolbox(o: AskOptions, settings: Any, renderer: Any) -> Any:
+    from llmrun.tools.confirm import ask_terminal
+    from llmrun.tools.runner import Toolbox
+    from llmrun.tools.spec import load_tools
+
+    return Toolbox(load_tools(settings.tool_paths, o.tool), yes=o.yes,
+                   ask=renderer.holding(ask_terminal),  # no spinner over the question
+                   parallel=o.parallel)
+
+
+def _transport(o: AskOptions, settings: Any, cassette: Any, renderer: Any) -> Any:
     from llmrun.transport import Transport, make_retry
 
     adapter = None
@@ -136,7 +219,6 @@ def _transport(o: AskOptions, settings: Any, cassette: Any) -> Any:
         from llmrun.cassette import RecordingAdapter
 
         RecordingAdapter.check_target(o.record)
-        adapter = RecordingAdapter(max_retries=make_retry(o.retries))
-    return Transport(settings.provider, settings.api_key, o.timeout, o.retries, adapter)
-
-
+        adapter = RecordingAdapter(max_retries=make_retry(o.retries, on_retry=renderer.retry))
+    return Transport(settings.provider, settings.api_key, o.timeout, o.retries, adapter,
+                     on_retry=renderer.retry)

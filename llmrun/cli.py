@@ -84,6 +84,20 @@ def _tool_paths(ctx: click.Context, param: click.Parameter, value: Any) -> List[
 @click.option("--max-steps", type=click.IntRange(min=1), default=10, show_default=True,
               metavar="N", help="Most model calls in one run.")
 @click.option("--json", "json_", is_flag=True, help="Print one JSON object at the end.")
+@click.option("--events", is_flag=True,
+              help="Print one JSON event per line as things happen, a result event last.")
+@click.option("--max-cost", type=FiniteFloat(min=0, min_open=True), metavar="USD",
+              help="Start no step once the run cost this much (exit 6).")
+@click.option("--deadline", type=FiniteFloat(min=0, min_open=True), metavar="SECONDS",
+              help="End the whole run by then, tools killed (exit 6).")
+@click.option("--max-tool-calls", type=click.IntRange(min=0), metavar="N",
+              help="Most tool calls in one run (exit 6).")
+@click.option("--fail-on-tool-error", is_flag=True,
+              help="Exit 7 after the answer when a tool call ended in an error.")
+@click.option("--schema", metavar="SCHEMA",
+              help="The answer must be JSON valid against this JSON Schema (file or inline).")
+@click.option("--schema-mode", type=click.Choice(["auto", "response_format", "tool"]),
+              default="auto", show_default=True, help="How --schema is asked for.")
 @click.option("--stream/--no-stream", default=None,
               help="Write the answer as it arrives [default: when stdout is a terminal].")
 @click.option("-q", "--quiet", is_flag=True, help="Nothing on stderr but errors.")
@@ -111,11 +125,20 @@ def ask(prompt: tuple, json_: bool, **kwargs: Any) -> None:
     """Ask PROMPT, run the tools the model calls, print the answer.
 
     Standard input, when it is not a terminal, is appended to PROMPT after a blank line.
+
+    \b
+    Exit status: 0 answered · 1 a bug in llmrun · 2 bad command line · 3 configuration
+    4 the API answered an error · 5 connection or stream failure
+    6 a limit stopped the run (--max-steps, --max-cost, --deadline, --max-tool-calls,
+      the token limit cut a tool call) · 7 --fail-on-tool-error and a tool failed
+    8 --schema and the answer is not valid · 130/143/129 SIGINT/SIGTERM/SIGHUP
     """
     from llmrun.app import AskOptions, ask as run_ask
 
     if kwargs.get("replay_strict") and not kwargs.get("replay"):
         raise click.UsageError("--replay-strict needs --replay FILE")
+    if kwargs.get("events") and json_:
+        raise click.UsageError("--events and --json cannot be used together")
     sys.exit(run_ask(AskOptions(prompt=prompt, json=json_, **kwargs)))
 
 

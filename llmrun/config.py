@@ -68,7 +68,7 @@ def load_config(environ: Mapping[str, str] = os.environ) -> Config:
 
 _TOP_KEYS = ("provider", "model", "system", "tools", "providers")
 _PROVIDER_KEYS = ("name", "base_url", "api_key_env", "dialect", "headers", "token_field",
-                  "cache")
+                  "cache", "prices", "schema_mode")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -154,11 +154,35 @@ def _parse_provider(entry: Any, fail: Callable[[Optional[str], str], ConfigError
     cache = entry.get("cache", True)
     if not isinstance(cache, bool):
         raise fail("cache", f"provider '{name}': cache must be true or false")
+    prices = _prices(entry.get("prices"), lambda p: fail("prices", f"provider '{name}': {p}"))
+    schema_mode = entry.get("schema_mode", base.dialect.schema_mode if base else None)
+    if schema_mode not in (None, "response_format", "tool"):
+        raise fail("schema_mode", f"provider '{name}': schema_mode must be response_format or "
+                                  "tool")
     from llmrun.tools.childenv import hide_names
 
     hide_names([key_env])  # whatever it is called, no tool sees this provider's key
-    return Provider(name, base_url.rstrip("/"), key_env, make_dialect(dialect, token_field),
-                    {str(k): str(v) for k, v in headers.items()}, cache)
+    return Provider(name, base_url.rstrip("/"), key_env,
+                    make_dialect(dialect, token_field, schema_mode),
+                    {str(k): str(v) for k, v in headers.items()}, cache, prices)
+
+
+def _prices(value: Any, fail: Callable[[str], ConfigError]) -> Dict[str, Dict[str, float]]:
+    """prices: {MODEL: {prompt, completion, cached}}, USD per million tokens."""
+    if value is None:
+        return {}
+    shape = "prices must map model ids to {prompt: USD, completion: USD, cached: USD} per " \
+            "million tokens"
+    if not isinstance(value, dict):
+        raise fail(shape)
+    out: Dict[str, Dict[str, float]] = {}
+    for model, table in value.items():
+        if not isinstance(table, dict) or not table or any(
+                k not in ("prompt", "completion", "cached") or isinstance(v, bool)
+                or not isinstance(v, (int, float)) or v < 0 for k, v in table.items()):
+            raise fail(shape)
+        out[str(model)] = {k: float(v) for k, v in table.items()}
+    return out
 
 
 @dataclass

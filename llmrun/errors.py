@@ -8,6 +8,7 @@ class LlmrunError(Exception):
 
     exit_code = 1
     kind = "error"
+    keeps_answer = False  # the answer is still printed (--fail-on-tool-error)
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -42,9 +43,35 @@ class StreamError(LlmrunError):
     kind = "stream"
 
 
-class MaxStepsError(LlmrunError):
+class LimitError(LlmrunError):
+    """A limit the user set stopped the run; `kind` says which (max_steps, max_cost,
+    deadline, max_tool_calls, max_tokens)."""
+
     exit_code = 6
-    kind = "max_steps"
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class MaxStepsError(LimitError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "max_steps")
+
+
+class ToolErrorExit(LlmrunError):
+    """--fail-on-tool-error: the run answered, but a tool call ended in an error result."""
+
+    exit_code = 7
+    kind = "tool_error"
+    keeps_answer = True
+
+
+class SchemaError(LlmrunError):
+    """--schema: the final answer is not valid against the schema, even after a repair."""
+
+    exit_code = 8
+    kind = "schema"
 
 
 class Interrupted(LlmrunError):

@@ -23,9 +23,13 @@ class Dialect:
     """A generic OpenAI-compatible server (llama.cpp, vLLM, Ollama, …)."""
 
     name = "generic"
+    reports_cost = False  # whether usage carries `cost` (what --max-cost needs)
 
-    def __init__(self, token_field: Optional[str] = None) -> None:
+    def __init__(self, token_field: Optional[str] = None,
+                 schema_mode: str = "response_format") -> None:
         self.token_field = token_field
+        #: how --schema is asked for: response_format (json_schema) or a forced tool
+        self.schema_mode = schema_mode
 
     def max_tokens_field(self, model: str) -> str:
         return self.token_field or "max_tokens"
@@ -95,6 +99,7 @@ class OpenAIDialect(Dialect):
 
 class OpenRouterDialect(OpenAIDialect):
     name = "openrouter"
+    reports_cost = True
 
     def reasoning(self, effort: str) -> Dict[str, Any]:
         return {"reasoning": {"effort": effort}}
@@ -114,6 +119,7 @@ class VercelDialect(OpenAIDialect):
     models that need them (what recorded requests of other clients did, and were accepted)."""
 
     name = "vercel"
+    reports_cost = True
 
     def mark_cache(self, body: Dict[str, Any], model: str) -> None:
         if needs_cache_marks(model):
@@ -123,8 +129,9 @@ class VercelDialect(OpenAIDialect):
 DIALECTS = {d.name: d for d in (Dialect, OpenAIDialect, OpenRouterDialect, VercelDialect)}
 
 
-def make_dialect(name: str, token_field: Optional[str] = None) -> Dialect:
-    return DIALECTS[name](token_field)
+def make_dialect(name: str, token_field: Optional[str] = None,
+                 schema_mode: Optional[str] = None) -> Dialect:
+    return DIALECTS[name](token_field, schema_mode or "response_format")
 
 
 @dataclass
@@ -135,7 +142,14 @@ class Provider:
     dialect: Dialect
     headers: Dict[str, str] = field(default_factory=dict)
     cache: bool = True  # ask for prompt caching where the model needs it
+    #: model -> USD per million tokens {prompt, completion, cached}, for providers that
+    #: report no cost (what --max-cost and `cost` use then)
+    prices: Dict[str, Dict[str, float]] = field(default_factory=dict)
 
+
+#: Presets whose servers take json_schema only on some models or not at all: --schema is
+#: asked for with a forced tool there.
+TOOL_SCHEMA = {"groq", "xai", "deepseek"}
 
 #: name -> (base URL, key variable, dialect)
 PRESETS = {
@@ -159,7 +173,8 @@ def preset(name: str) -> Optional[Provider]:
     if entry is None:
         return None
     base_url, key_env, dialect = entry
-    return Provider(name, base_url, key_env, make_dialect(dialect))
+    mode = "tool" if name in TOOL_SCHEMA else None
+    return Provider(name, base_url, key_env, make_dialect(dialect, schema_mode=mode))
 
 
 def provider_for_url(url: str) -> Optional[str]:

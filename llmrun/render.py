@@ -61,6 +61,16 @@ class Renderer:
                                     lambda text: self.style.paint(text, "cyan"))
 
     # -- during the run ---------------------------------------------------------------------
+    def start(self, provider: str, model: str, tools: List[str]) -> None:
+        """The run is set up (provider, model and tools known): nothing to show here."""
+
+    def retry(self, attempt: int, wait_s: float, reason: str) -> None:
+        """A request is tried again after `wait_s` seconds."""
+        if self.progress:
+            with self._lock:
+                self._note(f"llmrun: {printable(reason)}; retry {attempt} in {wait_s:.1f} s",
+                           "yellow")
+
     def waiting(self) -> None:
         """A request is on its way: spin until its first token."""
         with self._lock:
@@ -173,22 +183,29 @@ class Renderer:
         with self._lock:
             self._spin(None)
             self._end_reasoning()
+            answered = error is None or error.keeps_answer
             if self.json_mode:
-                self.out.write(mend(json.dumps(json_object(result, error), ensure_ascii=False))
-                               + "\n")
+                self.write_result(result, error)
             elif self.stream:
                 if self._line_open:
                     self.out.write("\n")
                     self._line_open = False
-            elif error is None:
+            elif answered:
                 answer = printable(result.answer) if self.escape_out else result.answer
                 self.out.write(answer + "\n")
             self.out.flush()
             if result is not None and not self.quiet and (result.steps or error is None):
                 self._note(usage_line(result), "green" if error is None else "yellow")
+            if answered and result.finish_reason == "length" and not self.quiet:
+                self._note("llmrun: the answer was cut by the output token limit "
+                           "(finish_reason: length); raise --max-tokens for all of it", "yellow")
             if error is not None:
                 self.error(error.message)
         self.close()
+
+    def write_result(self, result: Any, error: Optional[LlmrunError]) -> None:
+        """--json: the one object, at the end."""
+        self.out.write(mend(json.dumps(json_object(result, error), ensure_ascii=False)) + "\n")
 
     def error(self, message: str) -> None:
         with self._lock:
@@ -260,6 +277,9 @@ def json_object(result: Any, error: Optional[LlmrunError] = None) -> Dict[str, A
         "usage": result.usage.as_dict(),
         "duration_s": round(result.duration, 3),
     }
+    structured = getattr(result, "structured", None)
+    if structured is not None:
+        obj["data"] = structured.data
     if error is not None:
         obj["error"] = {"type": error.kind, "message": error.message,
                         "exit_code": error.exit_code}

@@ -108,6 +108,59 @@ def handling() -> Iterator[None]:
             signal.signal(signum, old)
 
 
+class DeadlineReached(KeyboardInterrupt):
+    """--deadline passed: raised in the main thread wherever it is blocked, like a signal."""
+
+    def __init__(self, seconds: float, doing: Optional[str]) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
+        self.doing = doing
+
+
+#: When the run must be over (time.monotonic()), or None; read by the retry logic too.
+deadline_at: Optional[float] = None
+
+
+@contextmanager
+def deadline(seconds: Optional[float]) -> Iterator[None]:
+    """End the run after `seconds`: a timer thread sends SIGALRM to the main thread (so it
+    wakes from any blocking call: a socket read, a retry's sleep, the wait for tools), whose
+    handler kills every running tool and raises DeadlineReached."""
+    global deadline_at
+    if seconds is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    import time
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        kill_tools()
+        raise DeadlineReached(seconds, _doing[-1] if _doing else None)
+
+    main = threading.main_thread().ident
+    timer = threading.Timer(seconds, lambda: signal.pthread_kill(main, signal.SIGALRM))
+    timer.daemon = True
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    deadline_at = time.monotonic() + seconds
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        deadline_at = None
+        # a timer that fired just now must not kill llmrun with SIGALRM's default action
+        keep = old if old not in (signal.SIG_DFL, None) else signal.SIG_IGN
+        signal.signal(signal.SIGALRM, keep)
+
+
+def remaining() -> Optional[float]:
+    """Seconds left before --deadline, or None without one."""
+    if deadline_at is None:
+        return None
+    import time
+
+    return max(0.0, deadline_at - time.monotonic())
+
+
 def interrupted(exc: BaseException) -> Interrupted:
     """The error to report for an interrupt, naming the signal and what it stopped."""
     signum = getattr(exc, "signum", signal.SIGINT)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from itertools import takewhile
 from typing import Any, Dict, Optional
 from urllib.parse import urlsplit
@@ -42,6 +43,46 @@ class CappedRetry(Retry):
 
     RETRY_AFTER_STATUS_CODES = frozenset({429, 503})
 
+    on_retry: Any = None  # (attempt, wait_s, reason): a `retry` event per retry
+
+    def new(self, **kw: Any) -> "CappedRetry":
+        retry = super().new(**kw)
+        retry.on_retry = self.on_retry
+        return retry
+
+    def increment(self, method: Any = None, url: Any = None, response: Any = None,
+                  error: Any = None, _pool: Any = None, _stacktrace: Any = None) -> Retry:
+        """Give up at once (the caller reports the answer) when waiting cannot help: a
+        Retry-After longer than llmrun waits or than --deadline leaves, or a 500 whose body
+        says the request itself is bad."""
+        from urllib3.exceptions import MaxRetryError
+
+        if response is not None and (self._waits_too_long(response) or _bad_request(response)):
+            raise MaxRetryError(_pool, url, "not worth retrying")
+        retry = super().increment(method, url, response, error, _pool, _stacktrace)
+        if self.on_retry is not None:
+            wait = retry.get_backoff_time()
+            if response is not None and response.status in self.RETRY_AFTER_STATUS_CODES:
+                wait = retry.get_retry_after(response) or wait
+            why = f"HTTP {response.status}" if response is not None else \
+                f"connection failed ({type(error).__name__})"
+            self.on_retry(len(retry.history), min(wait, MAX_RETRY_AFTER), why)
+        return retry
+
+    def _waits_too_long(self, response: Any) -> bool:
+        from llmrun.signals import remaining
+
+        if response.status not in self.RETRY_AFTER_STATUS_CODES:
+            return False
+        try:
+            asked = self.get_retry_after(response)
+        except Exception:  # a garbled header: urllib3 decides as usual
+            return False
+        if asked is None:
+            return False
+        left = remaining()
+        return asked > MAX_RETRY_AFTER or (left is not None and asked > left)
+
     def get_backoff_time(self) -> float:
         errors = len(list(takewhile(lambda h: h.redirect_location is None,
                                     reversed(self.history))))
@@ -49,6 +90,29 @@ class CappedRetry(Retry):
             return 0.0
         value = self.backoff_factor * 2 ** (errors - 1) + random.random() * self.backoff_jitter
         return float(max(0.0, min(self.backoff_max, value)))
+
+
+#: What a 500 says when the request itself is bad (llama.cpp answers cut tool-call arguments
+#: with a 500 "Failed to parse …"): retrying the same request cannot help.
+_REQUEST_IS_BAD = re.compile(rb"fail(ed)? to parse|parse error|invalid (request|argument|json|"
+                             rb"value|parameter|tool)|bad request|malformed|not supported|"
+                             rb"unsupported|validation error|context (length|window)|too long",
+                             re.IGNORECASE)
+
+
+def _bad_request(response: Any) -> bool:
+    """A small 500 answer whose body says the request is at fault (the body is kept for the
+    error message)."""
+    if response.status != 500:
+        return False
+    length = response.headers.get("Content-Length")
+    if not length or not length.isdigit() or int(length) > 65536:
+        return False
+    try:
+        body = response.data  # read and kept: api_error shows it
+    except Exception:
+        return False
+    return bool(body and _REQUEST_IS_BAD.search(body[:65536]))
 
 
 def backoff_base() -> float:
@@ -68,23 +132,26 @@ def backoff_base() -> float:
     return value
 
 
-def make_retry(retries: int, backoff: Optional[float] = None) -> Retry:
+def make_retry(retries: int, backoff: Optional[float] = None, on_retry: Any = None) -> Retry:
     """Retry connection errors and 429/5xx answers: only before a body byte was read (the
     body is read outside urllib3's urlopen, so a broken stream is never retried)."""
     base = backoff_base() if backoff is None else backoff
-    return CappedRetry(total=retries, connect=retries, read=retries, status=retries, other=0,
+    retry = CappedRetry(total=retries, connect=retries, read=retries, status=retries, other=0,
                        backoff_factor=base, backoff_jitter=base / 2,
                        backoff_max=max(BACKOFF_MAX, base), retry_after_max=MAX_RETRY_AFTER,
                        status_forcelist=RETRY_STATUSES, allowed_methods=None,
-                       respect_retry_after_header=True, raise_on_status=False,
-                       raise_on_redirect=False)
+                        respect_retry_after_header=True, raise_on_status=False,
+                        raise_on_redirect=False)
+    retry.on_retry = on_retry
+    return retry
 
 
 class Transport:
     """Sends chat-completion requests for one run and checks the answer's status."""
 
     def __init__(self, provider: Provider, api_key: Optional[str], timeout: float = 120,
-                 retries: int = 2, adapter: Optional[HTTPAdapter] = None) -> None:
+                 retries: int = 2, adapter: Optional[HTTPAdapter] = None,
+                 on_retry: Any = None) -> None:
         self.provider = provider
         self.api_key = api_key.strip() if api_key else None
         remember_secret(api_key)
@@ -96,7 +163,8 @@ class Transport:
         self.retries = retries
         self.session = requests.Session()
         self.session.trust_env = True
-        self.adapter = adapter or HTTPAdapter(max_retries=make_retry(retries))
+        self.adapter = adapter or HTTPAdapter(max_retries=make_retry(retries,
+                                                                     on_retry=on_retry))
         self.session.mount("http://", self.adapter)
         self.session.mount("https://", self.adapter)
 
@@ -221,7 +289,7 @@ class Transport:
     def api_error(self, resp: requests.Response, url: Optional[str] = None) -> APIError:
         """HTTP 4xx/5xx: the status, the provider's own message, and what to do."""
         try:
-            raw = resp.raw.read(65536, decode_content=True) or b""
+            raw = resp.raw.read(65536, decode_content=True) or resp.raw.data or b""
         except Exception:  # the body is a courtesy; the status alone still says enough
             raw = b""
         finally:
@@ -237,9 +305,27 @@ class Transport:
         history = len(retries.history) if retries is not None else 0
         if history and code in RETRY_STATUSES:
             hints.append(f"after {history + 1} attempts")
-        hints.append(self._hint(code, url or self.url))
+        hints.append(self._wait_hint(resp) or self._hint(code, url or self.url))
         message += " (" + "; ".join(h for h in hints if h) + ")" if any(hints) else ""
         return APIError(redact(message), code)
+
+    @staticmethod
+    def _wait_hint(resp: requests.Response) -> str:
+        """A Retry-After llmrun did not wait for: say how long the provider asked."""
+        try:
+            asked = CappedRetry().get_retry_after(resp.raw) if resp.raw is not None else None
+        except Exception:
+            asked = None
+        if asked is None or resp.status_code not in RETRY_STATUSES:
+            return ""
+        from llmrun.signals import remaining
+
+        left = remaining()
+        why = f"more than the {MAX_RETRY_AFTER:g} s llmrun waits" if asked > MAX_RETRY_AFTER \
+            else (f"past --deadline ({left:.0f} s left)" if left is not None and asked > left
+                  else "")
+        return f"the provider asked to wait {asked:g} s before retrying" + \
+            (f", {why}: try again later" if why else "")
 
     def _hint(self, code: int, url: str) -> str:
         if code in (401, 403):

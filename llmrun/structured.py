@@ -1,0 +1,160 @@
+"""`--schema`: a final answer that is JSON valid against a JSON Schema, checked locally.
+
+Two ways to ask for it, chosen per provider (llmrun.providers): `response_format` (OpenAI's
+json_schema, `strict` only when the schema meets the strict rules) or `tool` (one extra
+function whose parameters are the schema, forced with tool_choice: for servers without
+json_schema support). Tools run first as usual. An invalid answer gets one repair turn that
+says exactly what is wrong; still invalid is exit 8. jsonschema is imported only here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, List, Optional
+
+from llmrun.errors import ConfigError, SchemaError, UsageError
+
+ANSWER_TOOL = "final_answer"
+
+
+def load_schema(spec: str) -> Dict[str, Any]:
+    """SCHEMA: an inline JSON object, or a JSON/YAML file; checked as a JSON Schema."""
+    if spec.lstrip().startswith("{"):
+        try:
+            schema = json.loads(spec)
+        except ValueError as exc:
+            raise UsageError(f"--schema: the inline schema is not valid JSON ({exc})") from None
+        where = "--schema"
+    else:
+        schema, where = _schema_file(spec), spec
+    if not isinstance(schema, dict):
+        raise UsageError(f"--schema: {where} must hold a JSON object (a JSON Schema)")
+    from jsonschema import validators
+    from jsonschema.exceptions import SchemaError as BadSchema
+
+    try:
+        validators.validator_for(schema).check_schema(schema)
+    except BadSchema as exc:
+        raise UsageError(f"--schema: {where} is not a valid JSON Schema: {exc.message}") from None
+    return schema
+
+
+def _schema_file(path: str) -> Any:
+    from llmrun.yamlfile import load_yaml
+
+    try:
+        with open(os.path.expanduser(path), encoding="utf-8") as fh:
+            text = fh.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--schema: cannot read {path}: {getattr(exc, 'strerror', exc)}")
+    return load_yaml(text, path)[0]  # JSON is YAML; safe loading, no alias bombs
+
+
+def is_strict(schema: Any) -> bool:
+    """Whether OpenAI's strict mode accepts the schema: every object closed
+    (additionalProperties: false) with every property required, within the supported subset."""
+    if isinstance(schema, list):
+        return all(is_strict(s) for s in schema)
+    if not isinstance(schema, dict):
+        return True
+    if set(schema) & {"patternProperties", "if", "then", "else", "not", "dependentRequired",
+                      "dependentSchemas", "unevaluatedProperties", "contains"}:
+        return False
+    if schema.get("type") == "object" or "properties" in schema:
+        props = schema.get("properties") or {}
+        if schema.get("additionalProperties") is not False:
+            return False
+        if set(schema.get("required") or ()) != set(props):
+            return False
+    for key in ("properties", "$defs", "definitions"):
+        if not all(is_strict(s) for s in (schema.get(key) or {}).values()):
+            return False
+    return all(is_strict(schema[k]) for k in ("items", "anyOf") if k in schema)
+
+
+class StructuredAnswer:
+    """The schema of one run, how it is asked for, and the answer's check."""
+
+    def __init__(self, schema: Dict[str, Any], mode: str) -> None:
+        self.schema = schema
+        self.mode = mode  # response_format | tool
+        self.force = False  # tool mode: the next request must call the answer tool
+        self.data: Any = None
+        self.repaired = False
+
+    def shape(self, body: Dict[str, Any], has_tools: bool) -> None:
+        """Put the request for structured output into a request body."""
+        if self.mode == "response_format":
+            body["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": "answer", "schema": self.schema, "strict": is_strict(self.schema)}}
+            return
+        tool = {"type": "function", "function": {
+            "name": ANSWER_TOOL, "parameters": self.schema,
+            "description": "Give the final answer: call this once, when you are done, with the "
+                           "answer as its arguments."}}
+        body["tools"] = list(body.get("tools") or []) + [tool]
+        if self.force or not has_tools:
+            body["tool_choice"] = {"type": "function", "function": {"name": ANSWER_TOOL}}
+        else:
+            body["tool_choice"] = "auto"
+
+    def answer_call(self, step: Any) -> Optional[Any]:
+        """Tool mode: the call that carries the answer, if the step made one."""
+        if self.mode != "tool":
+            return None
+        return next((c for c in step.tool_calls if c.name == ANSWER_TOOL), None)
+
+    def check(self, text: str) -> Optional[str]:
+        """None when `text` is JSON valid against the schema (kept in `data`); else what is
+        wrong, naming the failing path."""
+        try:
+            value = json.loads(_unfenced(text))
+        except (ValueError, RecursionError) as exc:
+            return f"the answer is not valid JSON ({exc})"
+        from jsonschema import validators
+
+        validator = validators.validator_for(self.schema)(self.schema)
+        errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+        if not errors:
+            self.data = value
+            return None
+        shown = [f"at {_path(e.absolute_path)}: {e.message}" for e in errors[:5]]
+        return "; ".join(shown) + ("; …" if len(errors) > 5 else "")
+
+    def repair(self, step: Any, text: str, problem: str) -> List[Dict[str, Any]]:
+        """The messages of the one repair turn: the answer as given, and what is wrong."""
+        from llmrun.conversation import assistant_message, tool_message
+
+        self.repaired = True
+        words = (f"Your answer is not valid against the required JSON Schema: {problem}. ")
+        call = self.answer_call(step)
+        if call is not None:
+            self.force = True
+            message = assistant_message(step)
+            message["tool_calls"] = [c for c in message["tool_calls"] if c["id"] == call.id]
+            return [message, tool_message(call.id, "error: " + words +
+                                          f"Call {ANSWER_TOOL} again with corrected arguments.")]
+        return [{"role": "assistant", "content": text},
+                {"role": "user", "content": words + "Reply with only the corrected JSON."}]
+
+    def fail(self, problem: str) -> SchemaError:
+        return SchemaError(f"the final answer is not valid against --schema, even after a "
+                           f"repair turn: {problem}")
+
+
+def _unfenced(text: str) -> str:
+    """A model that wraps its JSON in a ```json fence still gave JSON."""
+    stripped = text.strip()
+    if stripped.startswith("```") and stripped.endswith("```"):
+        stripped = stripped[3:-3]
+        if stripped.startswith("json"):
+            stripped = stripped[4:]
+    return stripped
+
+
+def _path(parts: Any) -> str:
+    out = "$"
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
