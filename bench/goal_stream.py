@@ -26,6 +26,11 @@ def _llmrun(base: str, *flags: str) -> Sample:
                                      "--no-stdin", "-q", *flags, "hi"])
     if "--json" in flags:
         _check("llmrun", sample, len(json.loads(sample.stdout)["answer"]))
+    elif "--events" in flags:
+        lines = sample.stdout.decode().splitlines()
+        texts = [json.loads(line) for line in lines]
+        _check("llmrun --events", sample,
+               len("".join(e["text"] for e in texts if e["type"] == "text")))
     else:
         _check("llmrun --stream", sample, len(sample.stdout.decode()) - 1)  # final newline
     return sample
@@ -49,13 +54,15 @@ def goal3(port: int, runs: int, openai_python: Optional[str], openai_runs: int) 
     base = f"http://127.0.0.1:{port}/big/{CHUNKS}/v1"
     log(f"goal 3: {CHUNKS:,}-chunk stream, {runs} runs each (openai SDK: "
         f"{openai_runs if openai_python else 0})")
-    got: Dict[str, List[Sample]] = {"llmrun": [], "stream": [], "bare": [], "openai": []}
+    got: Dict[str, List[Sample]] = {"llmrun": [], "stream": [], "events": [], "bare": [],
+                                    "openai": []}
     _llmrun(base, "--json")  # warm-up, not counted
     _bare(base)
     for _ in range(runs):
         got["bare"].append(_bare(base))
         got["llmrun"].append(_llmrun(base, "--json"))
         got["stream"].append(_llmrun(base, "--stream"))
+        got["events"].append(_llmrun(base, "--events"))
     if openai_python:
         got["openai"] = [_openai(openai_python, base) for _ in range(openai_runs)]
     cpu = {k: median([s.cpu for s in v]) for k, v in got.items() if v}
@@ -77,4 +84,7 @@ def goal3(port: int, runs: int, openai_python: Optional[str], openai_runs: int) 
                         rss["openai"], "openai SDK", "MB", "", None))
     rows.append(Row("3", "`llmrun ask --stream` to a file, CPU (text written as it comes, one flush per read)",
                     cpu["stream"], cpu["bare"], "bare loop", "s", "", None))
+    rows.append(Row("3", f"`llmrun ask --events`, CPU for {CHUNKS:,} chunks (a JSON line per "
+                         "delta)", cpu["events"], cpu["bare"], "bare loop", "s", "<= 2x",
+                    cpu["events"] <= 2 * cpu["bare"]))
     return rows

@@ -37,6 +37,23 @@ def printable_url(text: str) -> str:
     return shown + ("…" if len(text) > 300 else "")
 
 
+def asked_wait(value: Optional[str]) -> Optional[float]:
+    """The seconds a Retry-After value asks for (a number or an HTTP date), else None."""
+    if not value:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        import email.utils
+        import time
+
+        parsed = email.utils.parsedate_tz(value)
+        if parsed is None:
+            return None
+        seconds = email.utils.mktime_tz(parsed) - time.time()
+    return max(0.0, seconds) if seconds == seconds and seconds != float("inf") else None
+
+
 class CappedRetry(Retry):
     """urllib3's Retry: exponential backoff with jitter from the first retry on, and a
     server's Retry-After (seconds or HTTP date) honoured for 429/503 up to a cap."""
@@ -74,14 +91,17 @@ class CappedRetry(Retry):
 
         if response.status not in self.RETRY_AFTER_STATUS_CODES:
             return False
-        try:
-            asked = self.get_retry_after(response)
-        except Exception:  # a garbled header: urllib3 decides as usual
-            return False
+        asked = asked_wait(response.headers.get("Retry-After"))
         if asked is None:
             return False
         left = remaining()
         return asked > MAX_RETRY_AFTER or (left is not None and asked > left)
+
+    def parse_retry_after(self, retry_after: str) -> float:
+        """Seconds (fractions too) or an HTTP date, capped; a garbled value is no wait
+        (the ordinary back-off applies) rather than an error."""
+        asked = asked_wait(retry_after)
+        return 0.0 if asked is None else min(asked, self.retry_after_max)
 
     def get_backoff_time(self) -> float:
         errors = len(list(takewhile(lambda h: h.redirect_location is None,
@@ -312,10 +332,7 @@ class Transport:
     @staticmethod
     def _wait_hint(resp: requests.Response) -> str:
         """A Retry-After llmrun did not wait for: say how long the provider asked."""
-        try:
-            asked = CappedRetry().get_retry_after(resp.raw) if resp.raw is not None else None
-        except Exception:
-            asked = None
+        asked = asked_wait(resp.headers.get("Retry-After"))
         if asked is None or resp.status_code not in RETRY_STATUSES:
             return ""
         from llmrun.signals import remaining
