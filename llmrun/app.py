@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 from llmrun.errors import LlmrunError, UsageError
 
@@ -18,6 +19,8 @@ class AskOptions:
     system: Optional[str] = None
     tools: Sequence[str] = ()
     tool: Sequence[str] = ()
+    mcp: Sequence[str] = ()
+    approve: Sequence[str] = ()
     max_tokens: Optional[int] = None
     temperature: Optional[float] = None
     reasoning_effort: Optional[str] = None
@@ -154,18 +157,19 @@ def _ask(o: AskOptions, renderer: Any, result: Any) -> None:
         if structured is not None:
             structured.mode = _schema_mode(o, settings)
         limits = _limits(o, settings)
-        toolbox = _toolbox(o, settings, renderer)
-        renderer.start(settings.provider.name, settings.model, list(toolbox.tools))
-        transport = _transport(o, settings, cassette, renderer)
-        opts = RequestOptions(settings.model, o.max_tokens, o.temperature, o.reasoning_effort,
-                              cache=settings.provider.cache and not o.no_cache)
-        try:
-            run(result, transport, toolbox, renderer, opts,
-                first_messages(settings.system, prompt), limits, structured)
-        finally:
-            transport.close()
-            if o.record:
-                transport.adapter.write(o.record, settings.provider.name)
+        with _tools(o, settings, cfg, renderer) as toolbox:  # MCP servers run until the end
+            renderer.start(settings.provider.name, settings.model, list(toolbox.tools))
+            transport = _transport(o, settings, cassette, renderer)
+            opts = RequestOptions(settings.model, o.max_tokens, o.temperature,
+                                  o.reasoning_effort,
+                                  cache=settings.provider.cache and not o.no_cache)
+            try:
+                run(result, transport, toolbox, renderer, opts,
+                    first_messages(settings.system, prompt), limits, structured)
+            finally:
+                transport.close()
+                if o.record:
+                    transport.adapter.write(o.record, settings.provider.name)
 
 
 def _structured(o: AskOptions) -> Any:
@@ -197,14 +201,18 @@ def _limits(o: AskOptions, settings: Any) -> Any:
     return Limits(o.max_steps, o.max_cost, o.max_tool_calls, prices, provider.name)
 
 
-def _toolbox(o: AskOptions, settings: Any, renderer: Any) -> Any:
+@contextmanager
+def _tools(o: AskOptions, settings: Any, cfg: Any, renderer: Any) -> Iterator[Any]:
+    """The Toolbox of the YAML tools and the MCP servers' tools; the servers stop after."""
     from llmrun.tools.confirm import ask_terminal
     from llmrun.tools.runner import Toolbox
-    from llmrun.tools.spec import load_tools
+    from llmrun.tools.sources import mcp_names, open_tools
 
-    return Toolbox(load_tools(settings.tool_paths, o.tool), yes=o.yes,
-                   ask=renderer.holding(ask_terminal),  # no spinner over the question
-                   parallel=o.parallel)
+    show = renderer.server_line if o.verbose else None
+    with open_tools(settings.tool_paths, o.tool, mcp_names(o.mcp, cfg), cfg, show) as tools:
+        yield Toolbox(tools, yes=o.yes,
+                      ask=renderer.holding(ask_terminal),  # no spinner over the question
+                      parallel=o.parallel, approve=o.approve)
 
 
 def _transport(o: AskOptions, settings: Any, cassette: Any, renderer: Any) -> Any:

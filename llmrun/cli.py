@@ -77,6 +77,11 @@ def _tool_paths(ctx: click.Context, param: click.Parameter, value: Any) -> List[
               help="Tool YAML file or folder; repeatable [env LLMRUN_TOOLS].")
 @click.option("--tool", "tool", metavar="NAME", multiple=True,
               help="Offer only this tool; repeatable.")
+@click.option("--mcp", "mcp", metavar="SPEC", multiple=True,
+              help="MCP servers: an mcpServers JSON/YAML file, or a server NAME from the "
+                   "config; repeatable [env LLMRUN_MCP].")
+@click.option("--approve", "approve", metavar="NAME", multiple=True,
+              help="Run this confirm-needing tool without asking; repeatable.")
 @click.option("--max-tokens", type=click.IntRange(min=1), metavar="N", help="Output limit.")
 @click.option("--temperature", type=FiniteFloat(min=0), metavar="F")
 @click.option("--reasoning-effort", type=click.Choice(["minimal", "low", "medium", "high"]),

@@ -42,6 +42,10 @@ class Config:
     system: Optional[str] = None
     tools: List[str] = field(default_factory=list)
     providers: Dict[str, Provider] = field(default_factory=dict)
+    mcp: List[str] = field(default_factory=list)  # servers used by default
+    #: name -> (the SERVER mapping, "file:line"): parsed when a run uses it, so a server
+    #: nobody asked for cannot fail a run (say, over an unset ${TOKEN})
+    mcp_servers: Dict[str, Tuple[Any, str]] = field(default_factory=dict)
 
 
 def load_config(environ: Mapping[str, str] = os.environ) -> Config:
@@ -66,7 +70,7 @@ def load_config(environ: Mapping[str, str] = os.environ) -> Config:
     return _parse_config(data, lines, path)
 
 
-_TOP_KEYS = ("provider", "model", "system", "tools", "providers")
+_TOP_KEYS = ("provider", "model", "system", "tools", "providers", "mcp", "mcp_servers")
 _PROVIDER_KEYS = ("name", "base_url", "api_key_env", "dialect", "headers", "token_field",
                   "cache", "prices", "schema_mode")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -95,6 +99,7 @@ def _parse_config(data: Any, lines: Any, path: str) -> Config:
     if not isinstance(providers, list):
         raise fail(("providers",), "'providers' must be a list of mappings "
                                    "(each with name and base_url)")
+    _parse_mcp(data, cfg, path, lines, fail)
     for i, entry in enumerate(providers):
         provider = _parse_provider(entry, lambda key, problem, i=i:
                                    fail(("providers", i) + ((key,) if key else ()), problem))
@@ -102,6 +107,27 @@ def _parse_config(data: Any, lines: Any, path: str) -> Config:
             raise fail(("providers", i, "name"), f"provider '{provider.name}' is defined twice")
         cfg.providers[provider.name] = provider
     return cfg
+
+
+def _parse_mcp(data: Dict[str, Any], cfg: Config, path: str, lines: Any,
+               fail: Callable[..., ConfigError]) -> None:
+    """`mcp_servers: {NAME: SERVER}` and `mcp: [NAME, …]` (the servers used by default)."""
+    servers = data.get("mcp_servers") or {}
+    if not isinstance(servers, dict):
+        raise fail(("mcp_servers",), "'mcp_servers' must map names to servers "
+                                     "({command: …} or {url: …})")
+    for name, raw in servers.items():
+        cfg.mcp_servers[str(name)] = (raw, f"{path}:{lines.at('mcp_servers', name)}")
+    names = data.get("mcp") or []
+    if isinstance(names, str):
+        names = [names]
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise fail(("mcp",), "'mcp' must be a list of server names from mcp_servers")
+    for i, name in enumerate(names):
+        if name not in cfg.mcp_servers:
+            raise fail(("mcp", i), f"'mcp' names server '{name}', which mcp_servers does not "
+                                   f"define (defined: {', '.join(cfg.mcp_servers) or 'none'})")
+    cfg.mcp = list(names)
 
 
 def _tool_paths(value: Any, path: str, fail: Callable[[str], ConfigError]) -> List[str]:

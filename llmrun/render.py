@@ -71,6 +71,11 @@ class Renderer:
                 self._note(f"llmrun: {printable(reason)}; retry {attempt} in {wait_s:.1f} s",
                            "yellow")
 
+    def server_line(self, line: str) -> None:
+        """A line an MCP server wrote on its stderr (shown with -v)."""
+        with self._lock:
+            self._note(printable(line), "dim")
+
     def waiting(self) -> None:
         """A request is on its way: spin until its first token."""
         with self._lock:

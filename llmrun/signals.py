@@ -75,6 +75,11 @@ class _Handler:
     def __call__(self, signum: int, frame: Any) -> None:
         if self.caught is not None:  # a second signal while cleaning up: leave right now
             kill_tools()
+            for proc in list(getattr(_tool_processes, "servers", ()) or ()):
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)  # no MCP server is left behind
+                except OSError:
+                    pass
             os.write(2, b"llmrun: error: interrupted again; exiting now\n")
             os._exit(128 + signum)
         self.caught = Interrupt(signum, _doing[-1] if _doing else None, kill_tools())

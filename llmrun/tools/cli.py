@@ -18,6 +18,10 @@ _paths_option = click.option(
     "-t", "--tools", "paths", metavar="PATH", multiple=True,
     help="Tool YAML file or folder; repeatable [default: LLMRUN_TOOLS, then the config "
          "file's tools].")
+_mcp_option = click.option(
+    "--mcp", "mcp", metavar="SPEC", multiple=True,
+    help="MCP servers: an mcpServers JSON/YAML file, or a server NAME from the config; "
+         "repeatable [env LLMRUN_MCP].")
 
 
 def _reports_errors(func: Callable[..., None]) -> Callable[..., None]:
@@ -33,7 +37,7 @@ def _reports_errors(func: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
-def default_paths(given: Sequence[str]) -> List[str]:
+def default_paths(given: Sequence[str], mcp: Sequence[str] = ()) -> List[str]:
     """-t paths, else LLMRUN_TOOLS (os.pathsep-separated), else the config file's `tools`."""
     import os
 
@@ -45,9 +49,19 @@ def default_paths(given: Sequence[str]) -> List[str]:
         from_env = env("LLMRUN_TOOLS")
         paths = [p for p in from_env.split(os.pathsep) if p] if from_env else \
             list(load_config().tools)
-    if not paths:
-        raise UsageError("no tool files: give -t FILE|DIR, or set LLMRUN_TOOLS")
+    if not paths and not mcp:
+        raise UsageError("no tool files: give -t FILE|DIR or --mcp SPEC, or set LLMRUN_TOOLS")
     return paths
+
+
+def _open(paths: Sequence[str], mcp: Sequence[str]) -> Any:
+    """The tools of the YAML paths and MCP servers, while the servers run."""
+    from llmrun.config import load_config
+    from llmrun.tools.sources import mcp_names, open_tools
+
+    cfg = load_config()
+    servers = mcp_names(mcp, cfg)
+    return open_tools(default_paths(paths, servers), (), servers, cfg)
 
 
 @click.group(context_settings=CONTEXT)
@@ -57,13 +71,16 @@ def tools() -> None:
 
 @tools.command("list", context_settings=CONTEXT)
 @_paths_option
+@_mcp_option
 @click.option("--json", "json_", is_flag=True, help="One JSON array of the tool schemas.")
 @_reports_errors
-def list_tools(paths: Tuple[str, ...], json_: bool) -> None:
+def list_tools(paths: Tuple[str, ...], mcp: Tuple[str, ...], json_: bool) -> None:
     """List the tools the model would be offered."""
-    from llmrun.tools.spec import load_tools
+    with _open(paths, mcp) as loaded:
+        _list(loaded, json_)
 
-    loaded = load_tools(default_paths(paths))
+
+def _list(loaded: List[Any], json_: bool) -> None:
     if json_:
         import json
 
@@ -80,15 +97,24 @@ def list_tools(paths: Tuple[str, ...], json_: bool) -> None:
 @tools.command(context_settings=CONTEXT)
 @click.argument("files", nargs=-1, metavar="[PATH]...")
 @_paths_option
+@_mcp_option
 @_reports_errors
-def check(files: Tuple[str, ...], paths: Tuple[str, ...]) -> None:
-    """Check tool files: YAML, keys, schemas, names, Python imports.
+def check(files: Tuple[str, ...], paths: Tuple[str, ...], mcp: Tuple[str, ...]) -> None:
+    """Check tool files: YAML, keys, schemas, names, Python imports; and MCP servers.
 
     Every problem is printed with its file and line; any problem exits 3.
     """
     from llmrun.tools.checks import check_paths
 
-    report = check_paths(default_paths(files + paths))
+    report = check_paths(default_paths(files + paths, mcp))
+    if mcp:
+        from llmrun.errors import ConfigError
+
+        try:
+            with _open((), mcp) as served:
+                report.tools.extend(served)
+        except ConfigError as exc:
+            report.problems.append(exc.message)
     for warning in report.warnings:
         click.echo(f"llmrun: warning: {warning}", err=True)
     for problem in report.problems:
@@ -107,9 +133,11 @@ TOOL_ERROR_EXIT = 7
 @click.argument("name")
 @click.argument("arguments", default="{}", metavar="[JSON]")
 @_paths_option
+@_mcp_option
 @click.option("--yes", is_flag=True, help="Run a confirm: true tool without asking.")
 @_reports_errors
-def run(name: str, arguments: str, paths: Tuple[str, ...], yes: bool) -> None:
+def run(name: str, arguments: str, paths: Tuple[str, ...], mcp: Tuple[str, ...],
+        yes: bool) -> None:
     """Run tool NAME with JSON arguments, exactly as for a model; print its result.
 
     Exits 7 when the result is an error result (the text the model would see is still
@@ -117,13 +145,13 @@ def run(name: str, arguments: str, paths: Tuple[str, ...], yes: bool) -> None:
     """
     from llmrun.errors import ConfigError
     from llmrun.tools.runner import Toolbox
-    from llmrun.tools.spec import load_tools
 
-    loaded = {t.name: t for t in load_tools(default_paths(paths))}
-    if name not in loaded:
-        raise ConfigError(f"no tool named '{name}' (loaded: {', '.join(loaded) or 'none'})")
-    stdout = sys.stdout  # a Python tool that is abandoned keeps sys.stdout on stderr
-    result = Toolbox([loaded[name]], yes=yes).run_call(name, arguments)
+    with _open(paths, mcp) as tools:
+        loaded = {t.name: t for t in tools}
+        if name not in loaded:
+            raise ConfigError(f"no tool named '{name}' (loaded: {', '.join(loaded) or 'none'})")
+        result = Toolbox([loaded[name]], yes=yes).run_call(name, arguments)
+    stdout = sys.stdout
     click.echo(result.content, file=stdout)
     if result.is_error:
         click.echo(f"llmrun: error: tool '{name}' returned an error result "

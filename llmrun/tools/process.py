@@ -23,6 +23,8 @@ _IDLE_POLL = 0.05  # while pipes are quiet, how often to look whether the proces
 
 _running: Set[subprocess.Popen] = set()
 _running_lock = threading.Lock()
+#: MCP servers llmrun started: stopped gently at the end of a run, killed by a second Ctrl-C.
+servers: Set[subprocess.Popen] = set()
 
 
 @dataclass

@@ -15,7 +15,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from llmrun.tools.spec import Tool
 
@@ -100,8 +100,12 @@ def decode(data: bytes, cut: bool) -> str:
 
 
 def cut_note(tool: Tool) -> str:
-    return (f"\n[llmrun: output cut: tool '{tool.name}' wrote more than its limit of "
-            f"{tool.max_output} bytes; only the first {tool.max_output} bytes are shown. "
+    return cut_note_for(tool.name, tool.max_output)
+
+
+def cut_note_for(name: str, cap: int) -> str:
+    return (f"\n[llmrun: output cut: tool '{name}' wrote more than its limit of "
+            f"{cap} bytes; only the first {cap} bytes are shown. "
             "Ask for less output, e.g. a narrower query or range.]")
 
 
@@ -189,7 +193,9 @@ def run_tool(tool: Tool, args: Dict[str, Any]) -> ToolResult:
     """Run one tool with already checked arguments; never raises for the tool's failures."""
     start = time.monotonic()
     try:
-        if tool.kind == "python":
+        if tool.runner is not None:  # a tool of an MCP server
+            result = tool.runner(args)
+        elif tool.kind == "python":
             result = run_python(tool, args)
         else:
             result = run_command(tool, args)
@@ -207,9 +213,16 @@ class Toolbox:
 
     def __init__(self, tools: List[Tool], yes: bool = False,
                  ask: Optional[Callable[[Tool, Dict[str, Any]], Optional[bool]]] = None,
-                 parallel: int = MAX_PARALLEL) -> None:
+                 parallel: int = MAX_PARALLEL, approve: Sequence[str] = ()) -> None:
         self.tools = {t.name: t for t in tools}
         self.yes = yes
+        unknown = [n for n in approve if n not in self.tools]
+        if unknown:
+            from llmrun.errors import UsageError
+
+            raise UsageError(f"--approve {unknown[0]}: no tool of that name is offered "
+                             f"(tools: {', '.join(self.tools) or 'none'})")
+        self.approved = set(approve)  # --approve: these run without asking
         self.ask = ask  # how to confirm; the terminal by default
         self.parallel = max(1, min(parallel, MAX_PARALLEL))
 
@@ -246,7 +259,7 @@ class Toolbox:
         return refusal if refusal is not None else (tool, args)
 
     def _confirm(self, tool: Tool, args: Dict[str, Any]) -> Optional[ToolResult]:
-        if not tool.confirm or self.yes:
+        if not tool.confirm or self.yes or tool.name in self.approved:
             return None
         from llmrun.tools.confirm import ask_terminal, refusal
 

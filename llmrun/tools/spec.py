@@ -39,6 +39,9 @@ class Tool:
     simple_schema: bool = field(default=True, init=False, repr=False)
     target_line: int = 0  # line of the command/shell/python key, for `tools check`
     pass_env: List[str] = field(default_factory=list)  # secrets this tool may see
+    origin: str = ""  # where a tool from elsewhere (an MCP server) comes from, for messages
+    #: how a tool that is not a process of ours is called (an MCP server's): args -> result
+    runner: Any = field(default=None, repr=False, compare=False)
     _validator: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -62,7 +65,7 @@ class Tool:
 
     @property
     def where(self) -> str:
-        return f"{self.source}:{self.line}"
+        return self.origin or f"{self.source}:{self.line}"
 
     @property
     def target_where(self) -> str:
@@ -109,7 +112,8 @@ def unique_names(tools: List[Tool]) -> Dict[str, Tool]:
         first = seen.get(tool.name)
         if first is not None:
             raise ConfigError(f"{tool.where}: tool '{tool.name}' is defined twice (first at "
-                              f"{first.where}); rename one or drop a -t path")
+                              f"{first.where}); rename one, drop a -t path, or leave it out "
+                              "of an MCP server with exclude_tools")
         seen[tool.name] = tool
     return seen
 

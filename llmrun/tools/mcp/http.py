@@ -1,0 +1,122 @@
+"""A Streamable HTTP MCP server: each message is a POST; the answer comes back as JSON or as
+an SSE stream (read with llmrun's own SSE reader). The session id the server hands out goes
+on every later request, and the session is DELETEd at the end. Redirects are not followed
+and answers are size-bounded, as for the model's API."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any, Callable, Dict, Optional
+
+from llmrun.tools.mcp.jsonrpc import ServerGone
+from llmrun.tools.mcp.spec import ServerSpec
+
+MAX_ANSWER = 64 * 1024 * 1024
+
+
+class HttpTransport:
+    def __init__(self, spec: ServerSpec, deliver: Callable[[Any], None],
+                 gone: Callable[[str], None]) -> None:
+        import requests
+
+        self.spec = spec
+        self._deliver, self._gone = deliver, gone
+        self.http = requests.Session()
+        self.session_id: Optional[str] = None
+        self.protocol: Optional[str] = None  # sent once negotiated (2025-06-18 and later)
+
+    def send(self, message: Dict[str, Any]) -> None:
+        """Requests are POSTed in a thread of their own, so a slow tool call never blocks a
+        timeout or a cancel; notifications and answers go out at once."""
+        if "method" in message and "id" in message:
+            threading.Thread(target=self._post_safely, args=(message,), daemon=True).start()
+        else:
+            self._post(message)
+
+    def stderr_tail(self) -> str:
+        return ""
+
+    def _post_safely(self, message: Dict[str, Any]) -> None:
+        try:
+            self._post(message)
+        except ServerGone as exc:
+            self._gone(str(exc))
+        except Exception as exc:  # whatever broke, the waiting request must learn of it
+            self._gone(f"{type(exc).__name__}: {exc}")
+
+    def _headers(self) -> Dict[str, str]:
+        headers = {"Content-Type": "application/json",
+                   "Accept": "application/json, text/event-stream"}
+        headers.update(self.spec.headers)
+        if self.session_id:
+            headers["Mcp-Session-Id"] = self.session_id
+        if self.protocol:
+            headers["MCP-Protocol-Version"] = self.protocol
+        return headers
+
+    def _post(self, message: Dict[str, Any]) -> None:
+        import requests
+
+        data = json.dumps(message, ensure_ascii=False).encode("utf-8", "replace")
+        try:
+            resp = self.http.post(self.spec.url, data=data, headers=self._headers(),  # type: ignore[arg-type]
+                                  stream=True, allow_redirects=False,
+                                  timeout=(self.spec.startup_timeout, None))
+        except requests.exceptions.RequestException as exc:
+            raise ServerGone(f"cannot reach {self.spec.url}: {type(exc).__name__}") from None
+        with resp:
+            if 300 <= resp.status_code < 400:
+                raise ServerGone(f"{self.spec.url} answered a redirect (HTTP {resp.status_code}); "
+                                 "redirects are not followed")
+            if resp.status_code >= 400:
+                raise ServerGone(f"{self.spec.url} answered HTTP {resp.status_code}: "
+                                 f"{resp.raw.read(300).decode('utf-8', 'replace').strip()}")
+            if resp.headers.get("Mcp-Session-Id"):
+                self.session_id = resp.headers["Mcp-Session-Id"]
+            ctype = (resp.headers.get("Content-Type") or "").lower()
+            if "event-stream" in ctype:
+                self._read_events(resp, message.get("id"))
+            elif "json" in ctype:
+                body = resp.raw.read(MAX_ANSWER + 1)
+                if len(body) > MAX_ANSWER:
+                    raise ServerGone("the server's answer is over 64 MiB")
+                self._deliver_json(body)
+
+    def _deliver_json(self, body: bytes) -> None:
+        try:
+            value = json.loads(body)
+        except (ValueError, RecursionError):
+            raise ServerGone("the server answered something that is not JSON") from None
+        for message in value if isinstance(value, list) else [value]:
+            self._deliver(message)
+
+    def _read_events(self, resp: Any, wanted: Any) -> None:
+        from llmrun.sse import SSEReader
+
+        reader, size = SSEReader(max_event_bytes=MAX_ANSWER), 0
+        while True:
+            data = resp.raw.read1(65536) if hasattr(resp.raw, "read1") else resp.raw.read(65536)
+            size += len(data)
+            if size > MAX_ANSWER:
+                raise ServerGone("the server's answer is over 64 MiB")
+            for event in (reader.feed(data) if data else reader.close()):
+                try:
+                    message = json.loads(event.data)
+                except (ValueError, RecursionError):
+                    continue
+                self._deliver(message)
+                if isinstance(message, dict) and message.get("id") == wanted \
+                        and "method" not in message:
+                    return  # our answer is in: the rest of the stream is not ours
+            if not data:
+                return
+
+    def close(self) -> None:
+        if self.session_id:
+            try:
+                self.http.delete(self.spec.url, headers=self._headers(),  # type: ignore[arg-type]
+                                 timeout=2, allow_redirects=False)
+            except Exception:  # the server may be gone already: nothing left to end
+                pass
+        self.http.close()

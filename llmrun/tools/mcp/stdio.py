@@ -1,0 +1,123 @@
+"""A stdio MCP server: one JSON message per line on its stdin and stdout, its stderr kept
+apart, in a process group of its own that llmrun stops and reaps whatever happens."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import signal
+import subprocess
+import threading
+from typing import Any, Callable, Deque, Optional
+
+from llmrun.tools.mcp.jsonrpc import ServerGone
+from llmrun.tools.mcp.spec import ServerSpec
+
+MAX_MESSAGE = 64 * 1024 * 1024  # one line of the server's stdout, at most
+STDERR_LINES = 20
+
+
+class StdioTransport:
+    def __init__(self, spec: ServerSpec, deliver: Callable[[Any], None],
+                 gone: Callable[[str], None], show: Optional[Callable[[str], None]] = None
+                 ) -> None:
+        from llmrun.tools import process
+        from llmrun.tools.childenv import child_env
+
+        self.spec = spec
+        self._deliver, self._gone, self._show = deliver, gone, show
+        self._tail: Deque[str] = collections.deque(maxlen=STDERR_LINES)
+        self._write_lock = threading.Lock()
+        self.ignored = 0  # lines of stdout that were not JSON-RPC
+        try:
+            self.proc = subprocess.Popen([spec.command, *spec.args],  # type: ignore[list-item]
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, cwd=spec.cwd,
+                                         env=child_env(extra=spec.env), start_new_session=True)
+        except (OSError, ValueError) as exc:
+            raise ServerGone(f"cannot start {spec.command!r}: "
+                             f"{getattr(exc, 'strerror', None) or exc}") from None
+        process.servers.add(self.proc)  # a second Ctrl-C kills it even mid-cleanup
+        self._threads = [threading.Thread(target=self._read_stdout, daemon=True),
+                         threading.Thread(target=self._read_stderr, daemon=True)]
+        for thread in self._threads:
+            thread.start()
+
+    def send(self, message: Any) -> None:
+        data = (json.dumps(message, ensure_ascii=False) + "\n").encode("utf-8", "replace")
+        try:
+            with self._write_lock:
+                self.proc.stdin.write(data)  # type: ignore[union-attr]
+                self.proc.stdin.flush()  # type: ignore[union-attr]
+        except (OSError, ValueError):
+            raise ServerGone(self.why_gone()) from None
+
+    def stderr_tail(self) -> str:
+        return "\n".join(self._tail)
+
+    def why_gone(self) -> str:
+        code = self.proc.poll()
+        what = "exited" if code is None or code >= 0 else "was killed"
+        status = f" (status {code})" if code is not None and code >= 0 else \
+            (f" by signal {-code}" if code is not None else "")
+        return f"the server {what}{status}"
+
+    def _read_stdout(self) -> None:
+        out = self.proc.stdout
+        while True:
+            line = out.readline(MAX_MESSAGE + 1)  # type: ignore[union-attr]
+            if not line:
+                break
+            if len(line) > MAX_MESSAGE:
+                self._gone(f"the server sent a message over {MAX_MESSAGE // 2**20} MiB")
+                self.kill()
+                return
+            try:
+                message = json.loads(line)
+            except (ValueError, RecursionError):
+                self.ignored += 1  # a log line on stdout: not ours to parse
+                continue
+            self._deliver(message)
+        self.proc.wait()
+        self._gone(self.why_gone())
+
+    def _read_stderr(self) -> None:
+        for raw in self.proc.stderr:  # type: ignore[union-attr]
+            line = raw[:2000].decode("utf-8", "replace").rstrip()
+            self._tail.append(line)
+            if self._show is not None:
+                self._show(line)
+
+    def close(self) -> None:
+        """Close stdin, then SIGTERM, then SIGKILL the whole group; reap it."""
+        from llmrun.tools import process
+
+        try:
+            self.proc.stdin.close()  # type: ignore[union-attr]
+        except OSError:
+            pass
+        for sig, wait in ((None, 0.5), (signal.SIGTERM, 1.0), (signal.SIGKILL, 5.0)):
+            if sig is not None:
+                try:
+                    os.killpg(self.proc.pid, sig)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            try:
+                self.proc.wait(timeout=wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        try:  # what the server started and left in its group goes too
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        process.servers.discard(self.proc)
+        for thread in self._threads:
+            thread.join(timeout=1)
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass

@@ -1,0 +1,55 @@
+"""Where a run's tools come from: YAML files and MCP servers, behind one call.
+
+`open_tools` returns every tool offered (names unique across sources, or exit 3 naming both
+places) and a `close` that stops the MCP servers it started; nothing of the MCP client is
+imported unless a server is in use.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, List, Optional, Sequence
+
+from llmrun.errors import ConfigError
+
+
+def mcp_names(given: Sequence[str], cfg: Any) -> List[str]:
+    """--mcp values, else LLMRUN_MCP (os.pathsep-separated), else the config's `mcp:`."""
+    if given:
+        return list(given)
+    from_env = os.environ.get("LLMRUN_MCP")
+    if from_env:
+        return [p for p in from_env.split(os.pathsep) if p]
+    return list(cfg.mcp)
+
+
+@contextmanager
+def open_tools(paths: Sequence[str], only: Sequence[str], mcp: Sequence[str], cfg: Any,
+               show: Optional[Callable[[str], None]] = None) -> Iterator[List[Any]]:
+    """The tools of `paths` and of the MCP servers `mcp` names, while the servers run."""
+    from llmrun.tools.spec import load_tools, unique_names
+
+    tools = load_tools(paths) if paths else []
+    servers: List[Any] = []
+    if mcp:
+        from llmrun.tools.mcp.source import start_all, stop_all
+        from llmrun.tools.mcp.spec import parse_server, resolve
+
+        configured = {name: parse_server(name, raw, where)
+                      for name, (raw, where) in cfg.mcp_servers.items() if name in mcp}
+        servers = start_all(resolve(list(mcp), configured), show)
+    try:
+        for server in servers:
+            tools.extend(server.tools())
+        named = unique_names(tools)
+        if only:
+            missing = [n for n in only if n not in named]
+            if missing:
+                raise ConfigError(f"--tool {missing[0]}: no such tool in the loaded tool files "
+                                  f"or MCP servers (loaded: {', '.join(sorted(named)) or 'none'})")
+            tools = [named[n] for n in dict.fromkeys(only)]
+        yield tools
+    finally:
+        if servers:
+            stop_all(servers)
