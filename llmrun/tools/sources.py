@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence
 
 from llmrun.errors import ConfigError
 
@@ -36,9 +36,8 @@ def open_tools(paths: Sequence[str], only: Sequence[str], mcp: Sequence[str], cf
         from llmrun.tools.mcp.source import start_all, stop_all
         from llmrun.tools.mcp.spec import parse_server, resolve
 
-        configured = {name: parse_server(name, raw, where)
-                      for name, (raw, where) in cfg.mcp_servers.items() if name in mcp}
-        servers = start_all(resolve(list(mcp), configured), show)
+        servers = start_all(resolve(list(mcp), _Configured(cfg.mcp_servers, parse_server)),
+                            show)
     try:
         for server in servers:
             tools.extend(server.tools())
@@ -53,3 +52,23 @@ def open_tools(paths: Sequence[str], only: Sequence[str], mcp: Sequence[str], cf
     finally:
         if servers:
             stop_all(servers)
+
+
+class _Configured(Mapping):
+    """The config's servers by name, each parsed only when a run asks for it."""
+
+    def __init__(self, raw: Dict[str, Any], parse: Callable[..., Any]) -> None:
+        self._raw, self._parse = raw, parse
+        self._done: Dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._done:
+            raw, where = self._raw[name]
+            self._done[name] = self._parse(name, raw, where)
+        return self._done[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
