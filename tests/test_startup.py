@@ -64,3 +64,13 @@ def test_probe_sees_a_heavy_path():
     """The same probe does see requests when a command really needs it (it can fail)."""
     modules, _ = imported(["-c", "import requests, llmrun.cli"])
     assert "requests" in modules and "urllib3" in modules
+
+
+def test_a_run_without_servers_or_schema_imports_neither_mcp_nor_jsonschema():
+    """`ask` with simple tools, no MCP server and no --schema: the MCP client and jsonschema
+    stay unloaded (they are imported only by the runs that use them)."""
+    cassette = os.path.join(ROOT, "samples", "openrouter-gpt-5.4-nano-weather.yaml")
+    modules, out = imported(["-m", "llmrun", "ask", "--replay", cassette, "-t",
+                             os.path.join(ROOT, "samples", "tools"), "Weather in Florence?"])
+    assert "40" in out
+    assert not {m for m in modules if m.startswith(("llmrun.tools.mcp", "mcp", "jsonschema"))}
