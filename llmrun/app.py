@@ -134,7 +134,8 @@ def _after(o: AskOptions, result: Any) -> Optional[LlmrunError]:
 
 
 def _ask(o: AskOptions, renderer: Any, result: Any) -> None:
-    from llmrun.config import load_config, resolve
+    from llmrun.config import load_config
+    from llmrun.settings import resolve
     from llmrun.conversation import RequestOptions, first_messages
     from llmrun.run import run
     from llmrun.signals import deadline
@@ -154,6 +155,8 @@ def _ask(o: AskOptions, renderer: Any, result: Any) -> None:
                            fallback=cassette.hints() if cassette else None)
         result.provider = settings.provider.name
         result.model = result.requested_model = settings.model
+        for note in settings.notes:
+            renderer.note(note)
         if structured is not None:
             structured.mode = _schema_mode(o, settings)
         limits = _limits(o, settings)
@@ -209,7 +212,8 @@ def _tools(o: AskOptions, settings: Any, cfg: Any, renderer: Any) -> Iterator[An
     from llmrun.tools.sources import mcp_names, open_tools
 
     show = renderer.server_line if o.verbose else None
-    with open_tools(settings.tool_paths, o.tool, mcp_names(o.mcp, cfg), cfg, show) as tools:
+    with open_tools(settings.tool_paths, o.tool, mcp_names(o.mcp, cfg), cfg, show,
+                    settings.sources.get("tools", ""), renderer.warn) as tools:
         yield Toolbox(tools, yes=o.yes,
                       ask=renderer.holding(ask_terminal),  # no spinner over the question
                       parallel=o.parallel, approve=o.approve)

@@ -61,7 +61,7 @@ class Cassette:
 
     def hints(self) -> Dict[str, str]:
         """Provider, base URL and model of the first recorded request, to default to."""
-        from llmrun.providers import provider_for_url
+        from llmrun.providers import GENERIC, provider_for_url
 
         if not self.interactions:
             return {}
@@ -69,7 +69,7 @@ class Cassette:
         url = str(request.get("url") or "")
         hints = {"base_url": url.rsplit("/chat/completions", 1)[0]}
         name = self.meta.get("provider") or provider_for_url(url)
-        if isinstance(name, str) and name:
+        if isinstance(name, str) and name and name != GENERIC:  # generic: the URL says all
             hints["provider"] = name
         model = _json(request.get("body")).get("model")
         if isinstance(model, str):
@@ -171,8 +171,15 @@ def check_same_request(recorded: Dict[str, Any], sent: Any, number: int) -> None
     b = json.dumps(got, indent=2, ensure_ascii=False, sort_keys=True).splitlines()
     diff = [line for line in difflib.unified_diff(a, b, "recorded", "sent", lineterm="", n=1)
             if not line.startswith(("---", "+++"))]
-    raise StreamError(f"--replay-strict: request {number} differs from the recording in its "
-                      "messages:\n" + "\n".join(diff))
+    raise ReplayMismatch(f"--replay-strict: request {number} differs from the recording in "
+                         "its messages (the run is not the one recorded):\n" + "\n".join(diff))
+
+
+class ReplayMismatch(ConfigError):
+    """--replay-strict: the run asked something else than the recording holds. Not the
+    provider's trouble (exit 5): the recording and the run disagree (exit 3)."""
+
+    kind = "replay_mismatch"
 
 
 class _Tee:

@@ -18,7 +18,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 class _LazyGroup(click.Group):
     """Subcommands that live in their own module, imported only when used or listed."""
 
-    lazy = {"tools": ("llmrun.tools.cli", "tools")}
+    lazy = {"tools": ("llmrun.tools.cli", "tools"), "config": ("llmrun.cli", "config_group")}
 
     def list_commands(self, ctx: click.Context) -> List[str]:
         return sorted(set(super().list_commands(ctx)) | set(self.lazy))
@@ -42,11 +42,26 @@ class FiniteFloat(click.FloatRange):
         return number
 
 
+def _use_config(ctx: click.Context, param: click.Parameter, value: Optional[str]) -> None:
+    if value:
+        from llmrun import config
+
+        config.CONFIG_OPTION = value
+
+
 @click.group(cls=_LazyGroup, context_settings=CONTEXT)
 @click.version_option(__version__, "-V", "--version", prog_name="llmrun",
                       message="%(prog)s %(version)s")
+@click.option("--config", metavar="FILE", expose_value=False, callback=_use_config,
+              is_eager=True, help="Config file to use [env LLMRUN_CONFIG; default: "
+                                  "~/.config/llmrun/config.yaml, see 'llmrun config path'].")
 def cli() -> None:
-    """Run one LLM request with tools, end to end, from a shell, a pipe or a cron job."""
+    """Run one LLM request with tools, end to end, from a shell, a pipe or a cron job.
+
+    \b
+    First time? Set one key (OPENAI_API_KEY, OPENROUTER_API_KEY, AI_GATEWAY_API_KEY…) and
+    run `llmrun ask "…"`; `llmrun config show` says what a run would use and why.
+    """
 
 
 def _complete_provider(ctx: click.Context, param: click.Parameter,
@@ -83,7 +98,8 @@ def _tool_paths(ctx: click.Context, param: click.Parameter, value: Any) -> List[
 @click.option("--approve", "approve", metavar="NAME", multiple=True,
               help="Run this confirm-needing tool without asking; repeatable.")
 @click.option("--max-tokens", type=click.IntRange(min=1), metavar="N", help="Output limit.")
-@click.option("--temperature", type=FiniteFloat(min=0), metavar="F")
+@click.option("--temperature", type=FiniteFloat(min=0), metavar="F",
+              help="Sampling temperature (0 for the most predictable answers).")
 @click.option("--reasoning-effort", type=click.Choice(["minimal", "low", "medium", "high"]),
               help="Reasoning effort, in the provider's dialect.")
 @click.option("--max-steps", type=click.IntRange(min=1), default=10, show_default=True,
@@ -181,17 +197,55 @@ def models(provider: Optional[str], base_url: Optional[str], json_: bool, timeou
     sys.exit(list_models(provider, base_url, json_, timeout, retries))
 
 
+@click.group("config", context_settings=CONTEXT)
+def config_group() -> None:
+    """Where the settings come from: the config file and the effective settings."""
+
+
+@config_group.command("path", context_settings=CONTEXT)
+def config_path_command() -> None:
+    """Print the config file in use (--config, LLMRUN_CONFIG, or the default place)."""
+    from llmrun.commands_config import show_path
+
+    sys.exit(show_path())
+
+
+@config_group.command("show", context_settings=CONTEXT)
+def config_show_command() -> None:
+    """Print the settings a run would use and where each comes from (keys masked)."""
+    from llmrun.commands_config import show_settings
+
+    sys.exit(show_settings())
+
+
 def main(argv: Optional[List[str]] = None) -> None:
-    """Entry point: click's usage errors become one `llmrun: error:` line and exit 2."""
+    """Entry point: click's usage errors become one `llmrun: error:` line and exit 2; output
+    that cannot be written ends llmrun as a Unix filter would (llmrun/outstreams.py)."""
+    from llmrun.outstreams import OutputClosed, OutputFailed, leave_quietly, prepare
+
+    try:
+        prepare()
+        _main(argv)
+    except OutputClosed:
+        leave_quietly()
+        sys.exit(141)
+    except OutputFailed as exc:
+        sys.stderr.write(f"llmrun: error: cannot write the output: {exc} (is the disk full, "
+                         "or standard output closed?)\n")
+        leave_quietly()
+        sys.exit(3)
+
+
+def _main(argv: Optional[List[str]]) -> None:
+    from llmrun.outstreams import OutputClosed, OutputFailed
+
     try:
         cli.main(args=argv, prog_name="llmrun", standalone_mode=False)
     except _NO_ARGS as exc:
         click.echo(exc.ctx.get_help(), err=True)
         sys.exit(2)
     except click.UsageError as exc:
-        path = exc.ctx.command_path if exc.ctx is not None else "llmrun"
-        hint = f" (see '{path} --help')"
-        click.echo(f"llmrun: error: {exc.format_message()}{hint}", err=True)
+        click.echo(f"llmrun: error: {exc.format_message()}{_usage_hint(exc, argv)}", err=True)
         sys.exit(2)
     except click.Abort:
         click.echo("llmrun: error: interrupted", err=True)
@@ -200,6 +254,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         sys.exit(exc.exit_code)
     except BrokenPipeError:
         _quiet_broken_pipe()
+    except (OutputClosed, OutputFailed):
+        raise  # main() says it, once
     except Exception as exc:  # a bug: one line, unless LLMRUN_DEBUG asks for the traceback
         if os.environ.get("LLMRUN_DEBUG"):
             raise
@@ -209,6 +265,21 @@ def main(argv: Optional[List[str]] = None) -> None:
                           "(set LLMRUN_DEBUG=1 for a traceback and report it)"), err=True)
         sys.exit(1)
     sys.exit(0)
+
+
+def _usage_hint(exc: click.UsageError, argv: Optional[List[str]]) -> str:
+    """Where to read more: the help of the command that failed (`llmrun ask --help`), and,
+    for an option that was meant as a word of the prompt, how to pass it."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    path = exc.ctx.command_path if exc.ctx is not None else "llmrun"
+    if path == "llmrun" and words and words[0] in cli.list_commands(click.Context(cli)):
+        path = f"llmrun {words[0]}"  # click blamed the group for a subcommand's option
+    hint = f" (see '{path} --help')"
+    if isinstance(exc, click.NoSuchOption) and path == "llmrun ask":
+        hint = (f" (a prompt with words that start with '-' must be quoted, or put after --: "
+                f"llmrun ask -- {' '.join(w for w in words[1:] if not w.startswith('--'))}"
+                f"; see 'llmrun ask --help')")
+    return hint
 
 
 def _quiet_broken_pipe() -> None:

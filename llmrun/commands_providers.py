@@ -17,7 +17,8 @@ from llmrun.errors import LlmrunError, StreamError, report
 
 def provider_rows(environ: Mapping[str, str] = os.environ) -> List[Dict[str, Any]]:
     """One row per preset and config provider (a config entry replaces a preset's row)."""
-    from llmrun.config import default_provider, env, load_config
+    from llmrun.config import env, load_config
+    from llmrun.settings import default_provider
     from llmrun.providers import PRESETS, preset
 
     cfg = load_config(environ)
@@ -94,11 +95,17 @@ def list_models(provider: Optional[str], base_url: Optional[str], as_json: bool,
 def fetch_models(provider: Optional[str], base_url: Optional[str], timeout: float,
                  retries: int) -> List[Dict[str, Any]]:
     """The server's model objects, sorted by id; errors carry ask's exit codes (3, 4, 5)."""
-    from llmrun.config import load_config, resolve_provider
+    from llmrun.config import load_config
+    from llmrun.settings import resolve_provider
     from llmrun.transport import Transport
 
     prov, key = resolve_provider({"provider": provider, "base_url": base_url}, load_config(),
                                  need_key=False)
+    if not key and prov.api_key_env and not prov.dialect.public_models:
+        from llmrun.errors import ConfigError
+
+        raise ConfigError(f"missing API key for {prov.name}: set {prov.api_key_env} (or "
+                          "LLMRUN_API_KEY) to list its models")
     transport = Transport(prov, key, timeout, retries)
     try:
         data = transport.get_json("/models")

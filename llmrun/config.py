@@ -1,19 +1,19 @@
-"""Settings for one run: command line beats environment beats config file beats preset.
+"""The config file: where it is, and its content checked (every error names file and line).
 
 An environment variable set to the empty string counts as unset, so `LLMRUN_MODEL= llmrun …`
-falls back to the config file instead of sending an empty model id.
+falls back to the config file instead of sending an empty model id. How the file, the
+environment and the command line combine is llmrun.settings.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-from llmrun.errors import ConfigError, UsageError
-from llmrun.providers import DIALECTS, GENERIC, PRESETS, Dialect, Provider, make_dialect, preset
+from llmrun.errors import ConfigError
+from llmrun.providers import DIALECTS, GENERIC, Provider, make_dialect, preset
 
 
 def env(name: str, environ: Mapping[str, str] = os.environ) -> Optional[str]:
@@ -22,9 +22,21 @@ def env(name: str, environ: Mapping[str, str] = os.environ) -> Optional[str]:
     return value if value else None
 
 
+#: `llmrun --config FILE`: beats LLMRUN_CONFIG (set by the command line, read here).
+CONFIG_OPTION: Optional[str] = None
+
+
+def config_source(environ: Mapping[str, str] = os.environ) -> Optional[str]:
+    """What named the config file: --config, LLMRUN_CONFIG, or None for the default place."""
+    if CONFIG_OPTION:
+        return "--config"
+    return "LLMRUN_CONFIG" if env("LLMRUN_CONFIG", environ) else None
+
+
 def config_path(environ: Mapping[str, str] = os.environ) -> str:
-    """LLMRUN_CONFIG, else `config.yaml` in click's app dir ($XDG_CONFIG_HOME/llmrun)."""
-    explicit = env("LLMRUN_CONFIG", environ)
+    """--config, else LLMRUN_CONFIG, else `config.yaml` in click's app dir
+    ($XDG_CONFIG_HOME/llmrun, ~/.config/llmrun)."""
+    explicit = CONFIG_OPTION or env("LLMRUN_CONFIG", environ)
     if explicit:
         return os.path.expanduser(explicit)
     import click
@@ -42,6 +54,7 @@ class Config:
     system: Optional[str] = None
     tools: List[str] = field(default_factory=list)
     providers: Dict[str, Provider] = field(default_factory=dict)
+    tools_source: str = ""  # where `tools` came from, for messages
     mcp: List[str] = field(default_factory=list)  # servers used by default
     #: name -> (the SERVER mapping, "file:line"): parsed when a run uses it, so a server
     #: nobody asked for cannot fail a run (say, over an unset ${TOKEN})
@@ -51,19 +64,21 @@ class Config:
 def load_config(environ: Mapping[str, str] = os.environ) -> Config:
     """Read the config file if there is one; a broken one is a ConfigError naming file and line."""
     path = config_path(environ)
+    named = config_source(environ)
     try:
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
-    except FileNotFoundError:
-        if env("LLMRUN_CONFIG", environ):
-            raise ConfigError(f"config file {path} does not exist (named by LLMRUN_CONFIG)")
-        return Config()
-    except IsADirectoryError:
-        raise ConfigError(f"config file {path} is a directory, not a YAML file")
     except UnicodeDecodeError:
         raise ConfigError(f"config file {path} is not UTF-8 text")
     except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}")
+        if not named:  # the default place, unreachable (no HOME, HOME=/dev/null): no config
+            return Config()
+        if isinstance(exc, FileNotFoundError):
+            raise ConfigError(f"config file {path} does not exist (named by {named})")
+        if isinstance(exc, IsADirectoryError):
+            raise ConfigError(f"config file {path} is a directory, not a YAML file (named by "
+                              f"{named})")
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror} (named by {named})")
     from llmrun.yamlfile import load_yaml
 
     data, lines = load_yaml(text, path)
@@ -95,6 +110,7 @@ def _parse_config(data: Any, lines: Any, path: str) -> Config:
             raise fail((key,), f"'{key}' must be a string")
         setattr(cfg, key, value or None)
     cfg.tools = _tool_paths(data.get("tools"), path, lambda p: fail(("tools",), p))
+    cfg.tools_source = f"'tools:' in {path}:{lines.at('tools')}"
     providers = data.get("providers") or []
     if not isinstance(providers, list):
         raise fail(("providers",), "'providers' must be a list of mappings "
@@ -209,90 +225,3 @@ def _prices(value: Any, fail: Callable[[str], ConfigError]) -> Dict[str, Dict[st
             raise fail(shape)
         out[str(model)] = {k: float(v) for k, v in table.items()}
     return out
-
-
-@dataclass
-class Settings:
-    provider: Provider
-    model: str
-    api_key: Optional[str]
-    system: Optional[str]
-    tool_paths: List[str]
-
-
-def find_provider(name: str, cfg: Config, source: Optional[str] = None) -> Provider:
-    """A provider from the config file, else a preset; a copy, safe to change."""
-    provider = cfg.providers.get(name) or preset(name)
-    if provider is None:
-        known = sorted(set(PRESETS) | set(cfg.providers))
-        where = f"named by {source}; " if source else ""
-        raise ConfigError(f"unknown provider '{name}' ({where}known: {', '.join(known)}; "
-                          "or pass --base-url for any OpenAI-compatible server)")
-    return dataclasses.replace(provider, headers=dict(provider.headers))
-
-
-def default_provider(cfg: Config, environ: Mapping[str, str] = os.environ) -> Optional[str]:
-    """The provider used without -p: LLMRUN_PROVIDER, else the config file's (unless
-    LLMRUN_BASE_URL alone asks for a generic server)."""
-    named = env("LLMRUN_PROVIDER", environ)
-    if named or env("LLMRUN_BASE_URL", environ):
-        return named
-    return cfg.provider
-
-
-def resolve_provider(opts: Mapping[str, Any], cfg: Config,
-                     environ: Mapping[str, str] = os.environ, need_key: bool = True,
-                     fallback: Optional[Mapping[str, str]] = None
-                     ) -> Tuple[Provider, Optional[str]]:
-    """The provider and its key. A base URL (command line or environment) without a provider
-    name means a generic server, even when the config file names a default provider."""
-    fallback = fallback or {}
-    name = opts.get("provider") or env("LLMRUN_PROVIDER", environ)
-    base_url = opts.get("base_url") or env("LLMRUN_BASE_URL", environ)
-    if base_url and not base_url.startswith(("http://", "https://")):
-        where = "--base-url" if opts.get("base_url") else "LLMRUN_BASE_URL"
-        raise UsageError(f"{where} must start with http:// or https://, not {base_url!r}")
-    source = "-p" if opts.get("provider") else "LLMRUN_PROVIDER"
-    if not name and not base_url:
-        source = f"'provider:' in {cfg.path}" if cfg.provider else "the cassette"
-        name = cfg.provider or fallback.get("provider")
-        base_url = None if name else fallback.get("base_url")
-    if name:
-        provider = find_provider(name, cfg, None if source == "-p" else source)
-    elif base_url:
-        provider = Provider(GENERIC, base_url, None, Dialect())
-    else:
-        raise UsageError("no provider: pass -p NAME (see 'llmrun providers') or --base-url "
-                         "URL, or set LLMRUN_PROVIDER or 'provider:' in the config file")
-    if base_url:
-        provider.base_url = base_url.rstrip("/")
-    api_key = env("LLMRUN_API_KEY", environ)
-    if not api_key and provider.api_key_env:
-        api_key = env(provider.api_key_env, environ)
-        if not api_key and need_key:
-            raise ConfigError(f"missing API key for {provider.name}: set "
-                              f"{provider.api_key_env} (or LLMRUN_API_KEY)")
-    return provider, api_key
-
-
-def resolve(opts: Mapping[str, Any], cfg: Config, environ: Mapping[str, str] = os.environ,
-            need_key: bool = True, fallback: Optional[Mapping[str, str]] = None) -> Settings:
-    """Merge command line, environment, config file and presets into one Settings.
-
-    `fallback` supplies provider/model/base_url when nothing else does (a cassette's).
-    """
-    fallback = fallback or {}
-    provider, api_key = resolve_provider(opts, cfg, environ, need_key, fallback)
-    model = opts.get("model") or env("LLMRUN_MODEL", environ) or cfg.model \
-        or fallback.get("model")
-    if not model:
-        raise UsageError("no model: pass -m MODEL, set LLMRUN_MODEL or 'model:' in the "
-                         "config file ('llmrun models' lists them)")
-    system = opts.get("system")
-    if system is None:
-        system = cfg.system
-    tool_paths = list(opts.get("tools") or ())
-    if not tool_paths:
-        from_env = env("LLMRUN_TOOLS", environ)
-        tool_paths = [p for p in from_env.split(os.pathsep) if p] if from_env else cfg.tools
-    return Settings(provider, model, api_key, system, tool_paths)

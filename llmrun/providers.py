@@ -24,6 +24,7 @@ class Dialect:
 
     name = "generic"
     reports_cost = False  # whether usage carries `cost` (what --max-cost needs)
+    public_models = False  # whether GET /models works without a key
 
     def __init__(self, token_field: Optional[str] = None,
                  schema_mode: str = "response_format") -> None:
@@ -100,6 +101,7 @@ class OpenAIDialect(Dialect):
 class OpenRouterDialect(OpenAIDialect):
     name = "openrouter"
     reports_cost = True
+    public_models = True
 
     def reasoning(self, effort: str) -> Dict[str, Any]:
         return {"reasoning": {"effort": effort}}
@@ -163,6 +165,12 @@ PRESETS = {
     "ollama": ("http://localhost:11434/v1", None, "generic"),
     "llamacpp": ("http://localhost:8080/v1", None, "generic"),
 }
+
+#: The model a preset uses when none is named anywhere (the first run, `-p openai` alone).
+DEFAULT_MODELS = {"openai": "gpt-4o-mini", "openrouter": "openai/gpt-5.4-nano",
+                  "vercel": "anthropic/claude-sonnet-4", "groq": "llama-3.3-70b-versatile",
+                  "xai": "grok-4-fast-non-reasoning", "deepseek": "deepseek-chat",
+                  "together": "meta-llama/Llama-3.3-70B-Instruct-Turbo"}
 
 #: The name a plain `--base-url` without `-p` runs under.
 GENERIC = "generic"

@@ -71,6 +71,18 @@ class Renderer:
                 self._note(f"llmrun: {printable(reason)}; retry {attempt} in {wait_s:.1f} s",
                            "yellow")
 
+    def warn(self, message: str) -> None:
+        """Something legal but probably a mistake (unless -q)."""
+        if not self.quiet:
+            with self._lock:
+                self._note(f"llmrun: warning: {printable(message)}", "yellow")
+
+    def note(self, message: str) -> None:
+        """A choice llmrun made for the user (with -v)."""
+        if self.verbose:
+            with self._lock:
+                self._note(f"llmrun: {printable(message)}", "dim")
+
     def server_line(self, line: str) -> None:
         """A line an MCP server wrote on its stderr (shown with -v)."""
         with self._lock:
@@ -129,7 +141,9 @@ class Renderer:
             self._end_reasoning()
             self._steps = result.steps
             self._calls_in_step = len(step.tool_calls)
-            if self.stream and step.tool_calls and self._line_open:
+            # end the answer's line before anything else is written below it: tool lines,
+            # or the -v step note (stdout and stderr share a terminal line)
+            if self.stream and self._line_open and (step.tool_calls or self.verbose):
                 self.out.write("\n")
                 self.out.flush()
                 self._line_open = False

@@ -94,8 +94,9 @@ def run(result: RunResult, client: Any, toolbox: Any, renderer: Any, opts: Reque
             continue
         limits.before_tools(result, step)
         _run_tools(result, toolbox, renderer, step, messages)
-    raise MaxStepsError(f"the model still asked for tools after {limits.max_steps} steps; its "
-                        "last calls were not run (raise --max-steps)")
+    steps = f"{limits.max_steps} step{'s' if limits.max_steps != 1 else ''}"
+    raise MaxStepsError(f"the model still asked for tools after {steps}; its last calls were "
+                        "not run (raise --max-steps)")
 
 
 def _one_step(result: RunResult, client: Any, renderer: Any, body: Dict[str, Any],

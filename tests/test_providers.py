@@ -131,12 +131,17 @@ def test_models_with_a_preset_and_its_key(server, run_cli):
 def test_models_http_error_exits_4_with_the_providers_message(server, run_cli):
     server.add(models_reply({"error": {"message": "Incorrect API key provided"}}, 401))
     run = run_cli(["models", "-p", "openai", "--base-url", server.url],
-                  env={"LLMRUN_API_KEY": None})
+                  env={"LLMRUN_API_KEY": None, "OPENAI_API_KEY": "sk-wrong-key"})
     assert run.code == 4 and run.stdout == ""
     line = run.stderr.strip()
     assert line.startswith("llmrun: error: openai answered HTTP 401")
-    assert "Incorrect API key provided" in line and "set OPENAI_API_KEY" in line
-    assert "Authorization" not in server.requests[0].headers
+    assert "Incorrect API key provided" in line and "check the key in OPENAI_API_KEY" in line
+
+
+def test_models_without_a_key_names_the_variable_before_any_request(server, run_cli):
+    run = run_cli(["models", "-p", "openai", "--base-url", server.url],
+                  env={"LLMRUN_API_KEY": None})
+    assert run.code == 3 and "set OPENAI_API_KEY" in run.stderr and server.requests == []
 
 
 def test_models_cannot_connect_exits_5(run_cli):

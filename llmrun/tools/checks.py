@@ -27,7 +27,7 @@ class Report:
 def check_paths(paths: Sequence[str]) -> Report:
     report = Report()
     try:
-        files = tool_files(paths)
+        files = tool_files(paths, warn=report.warnings.append)
     except ConfigError as exc:
         report.problems.append(exc.message)
         return report
@@ -36,7 +36,7 @@ def check_paths(paths: Sequence[str]) -> Report:
         try:
             loaded = load_file(path)
         except ConfigError as exc:
-            report.problems.append(exc.message)
+            report.problems.extend(getattr(exc, "problems", [exc.message]))
             continue
         for tool in loaded:
             _check_tool(tool, report)

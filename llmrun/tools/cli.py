@@ -70,13 +70,15 @@ def tools() -> None:
 
 
 @tools.command("list", context_settings=CONTEXT)
+@click.argument("files", nargs=-1, metavar="[PATH]...")
 @_paths_option
 @_mcp_option
 @click.option("--json", "json_", is_flag=True, help="One JSON array of the tool schemas.")
 @_reports_errors
-def list_tools(paths: Tuple[str, ...], mcp: Tuple[str, ...], json_: bool) -> None:
+def list_tools(files: Tuple[str, ...], paths: Tuple[str, ...], mcp: Tuple[str, ...],
+               json_: bool) -> None:
     """List the tools the model would be offered."""
-    with _open(paths, mcp) as loaded:
+    with _open(files + paths, mcp) as loaded:
         _list(loaded, json_)
 
 
@@ -121,8 +123,10 @@ def check(files: Tuple[str, ...], paths: Tuple[str, ...], mcp: Tuple[str, ...]) 
         click.echo(f"llmrun: error: {problem}", err=True)
     if report.problems:
         sys.exit(3)
-    click.echo(f"ok: {len(report.tools)} tools in {report.files} files "
-               f"({', '.join(t.name for t in report.tools)})")
+    tools, files = len(report.tools), report.files
+    click.echo(f"ok: {tools} tool{'s' if tools != 1 else ''} in {files} "
+               f"file{'s' if files != 1 else ''}"
+               + (f" ({', '.join(t.name for t in report.tools)})" if tools else ""))
 
 
 #: `tools run`: the tool's result is an error result (1 stays reserved for llmrun's own bugs).

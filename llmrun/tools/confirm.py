@@ -51,10 +51,17 @@ def ask_terminal(tool: Any, args: Dict[str, Any]) -> Optional[bool]:
         fd = os.open(TTY, os.O_RDWR | os.O_NOCTTY)
     except OSError:
         return None
-    with open(fd, "r+b", buffering=0) as tty:
+    from llmrun.signals import activity
+
+    with open(fd, "r+b", buffering=0) as tty, \
+            activity(f"asking whether to run tool '{tool.name}' (nothing ran)"):
         _forget_type_ahead(fd)  # keys pressed before the question never answer it
         tty.write(question(tool, args).encode("utf-8", "replace"))
-        answer = tty.readline(1024)
+        try:
+            answer = tty.readline(1024)
+        except KeyboardInterrupt:
+            tty.write(b"\n")  # the error line starts on a line of its own, not the prompt's
+            raise
     return answer.strip().lower() in (b"y", b"yes")
 
 

@@ -26,11 +26,12 @@ def mcp_names(given: Sequence[str], cfg: Any) -> List[str]:
 
 @contextmanager
 def open_tools(paths: Sequence[str], only: Sequence[str], mcp: Sequence[str], cfg: Any,
-               show: Optional[Callable[[str], None]] = None) -> Iterator[List[Any]]:
+               show: Optional[Callable[[str], None]] = None, source: str = "",
+               warn: Optional[Callable[[str], None]] = None) -> Iterator[List[Any]]:
     """The tools of `paths` and of the MCP servers `mcp` names, while the servers run."""
     from llmrun.tools.spec import load_tools, unique_names
 
-    tools = load_tools(paths) if paths else []
+    tools = load_tools(paths, source=source, warn=warn) if paths else []
     servers: List[Any] = []
     if mcp:
         from llmrun.tools.mcp.source import start_all, stop_all

@@ -72,27 +72,35 @@ class Tool:
         return f"{self.source}:{self.target_line or self.line}"
 
 
-def tool_files(paths: Iterable[str]) -> List[str]:
-    """Expand files and folders into the YAML files to read, in a stable order."""
+def tool_files(paths: Iterable[str], source: str = "",
+               warn: Optional[Callable[[str], None]] = None) -> List[str]:
+    """Expand files and folders into the YAML files to read, in a stable order. `source`
+    names where the paths came from (-t, LLMRUN_TOOLS, the config file's line)."""
     files: List[str] = []
+    named = f" (from {source})" if source else ""
     for raw in paths:
         path = os.path.expanduser(raw)
         if os.path.isdir(path):
             names = sorted(n for n in os.listdir(path)
                            if n.endswith((".yaml", ".yml")) and not n.startswith("."))
             files.extend(os.path.join(path, n) for n in names)
+            if not names and warn is not None:
+                inner = [n for n in os.listdir(path) if os.path.isdir(os.path.join(path, n))]
+                more = " (subfolders are not searched: name them with -t)" if inner else ""
+                warn(f"no tool files (*.yaml, *.yml) in {raw}{named}{more}")
         elif os.path.isfile(path):
             files.append(path)
         else:
-            raise ConfigError(f"tool path {raw} does not exist (give a tool YAML file or a "
-                              "folder of them)")
+            raise ConfigError(f"tool path {raw}{named} does not exist (give a tool YAML file "
+                              "or a folder of them)")
     return files
 
 
-def load_tools(paths: Iterable[str], only: Optional[Iterable[str]] = None) -> List[Tool]:
+def load_tools(paths: Iterable[str], only: Optional[Iterable[str]] = None, source: str = "",
+               warn: Optional[Callable[[str], None]] = None) -> List[Tool]:
     """Load every tool under `paths`; `only` keeps just the named ones (all must exist)."""
     tools: List[Tool] = []
-    for path in tool_files(paths):
+    for path in tool_files(paths, source, warn):
         tools.extend(load_file(path))
     seen = unique_names(tools)
     if only:
@@ -137,8 +145,14 @@ def load_file(path: str) -> List[Tool]:
         entries = data["tools"]
         if not isinstance(entries, list) or not entries:
             raise ConfigError(f"{path}:{lines.at('tools')}: 'tools' must be a list of tools")
-        tools = [_parse(e, _Where(path, lines, ("tools", i)), folder)
-                 for i, e in enumerate(entries)]
+        tools, problems = [], []
+        for i, entry in enumerate(entries):
+            try:
+                tools.append(_parse(entry, _Where(path, lines, ("tools", i)), folder))
+            except ConfigError as exc:
+                problems.extend(getattr(exc, "problems", [exc.message]))
+        if problems:
+            raise ToolFileError(problems)
         unique_names(tools)
         return tools
     return [_parse(data, _Where(path, lines, ()), folder)]
@@ -156,30 +170,64 @@ class _Where:
         return ConfigError(f"{self.path}:{self.lines.at(*self.base, *keys)}: {problem}")
 
 
+class ToolFileError(ConfigError):
+    """Every problem of one tool entry (the first is the message; `tools check` lists all)."""
+
+    def __init__(self, problems: List[str]) -> None:
+        more = f" (and {len(problems) - 1} more: 'llmrun tools check' lists them)" \
+            if len(problems) > 1 else ""
+        super().__init__(problems[0] + more)
+        self.problems = problems
+
+
 def _parse(entry: Any, at: _Where, folder: str) -> Tool:
+    """One tool entry, checked; every problem is collected before any is raised."""
     if not isinstance(entry, dict):
         raise at.fail("a tool must be a mapping with name, description, parameters and one "
                       "of command, shell or python")
-    unknown = sorted(str(k) for k in entry if k not in _KEYS)
-    if unknown:
-        raise at.fail(f"unknown key '{unknown[0]}' (known: {', '.join(sorted(_KEYS))})",
-                      unknown[0])
+    problems: List[str] = []
+
+    def check(fn: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except ConfigError as exc:
+            problems.extend(getattr(exc, "problems", [exc.message]))
+            return None
+
+    for key in sorted(str(k) for k in entry if k not in _KEYS):
+        problems.append(at.fail(f"unknown key '{key}' (known: {', '.join(sorted(_KEYS))})",
+                                key).message)
+    name = check(_name, entry, at) or str(entry.get("name"))
+    kind = check(_kind, entry, name, at)
+    target = check(_target, kind, entry[kind], lambda p: at.fail(f"tool '{name}': {p}", kind)) \
+        if kind else None
+    fields = [check(_parameters, entry, name, at), check(_description, entry, name, at),
+              check(_number, entry, "timeout", DEFAULT_TIMEOUT, name, at),
+              check(_confirm, entry, name, at),
+              check(_number, entry, "max_output", DEFAULT_MAX_OUTPUT, name, at),
+              check(_pass_env, entry, name, at)]
+    if problems:
+        raise ToolFileError(problems)
+    parameters, description, timeout, confirm, max_output, pass_env = fields
+    return Tool(name, description, parameters, kind, target, timeout, confirm,
+                at.path, at.lines.at(*at.base), folder, int(max_output),
+                at.lines.at(*at.base, kind), pass_env)
+
+
+def _name(entry: Dict[str, Any], at: _Where) -> str:
     name = entry.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
         raise at.fail(f"tool name {name!r} must be 1-64 letters, digits, _ or -", "name")
+    return name
+
+
+def _kind(entry: Dict[str, Any], name: str, at: _Where) -> str:
     kinds = [k for k in _KINDS if k in entry]
     if len(kinds) != 1:
         raise at.fail(f"tool '{name}' needs exactly one of command, shell or python"
                       + (f" (it has {' and '.join(kinds)})" if kinds else ""),
                       *(kinds[1:2] or ["name"]))
-    kind = kinds[0]
-    target = _target(kind, entry[kind], lambda p: at.fail(f"tool '{name}': {p}", kind))
-    parameters = _parameters(entry, name, at)
-    return Tool(name, _description(entry, name, at), parameters, kind, target,
-                _number(entry, "timeout", DEFAULT_TIMEOUT, name, at), _confirm(entry, name, at),
-                at.path, at.lines.at(*at.base), folder,
-                int(_number(entry, "max_output", DEFAULT_MAX_OUTPUT, name, at)),
-                at.lines.at(*at.base, kind), _pass_env(entry, name, at))
+    return kinds[0]
 
 
 def _pass_env(entry: Dict[str, Any], name: str, at: _Where) -> List[str]:
