@@ -3,10 +3,12 @@
 #
 #   crontab -e
 #   # m h dom mon dow  command
-#   15 7 * * *  OPENROUTER_API_KEY=sk-or-... /path/to/samples/cron-daily.sh
+#   15 7 * * *  OPENROUTER_API_KEY=sk-or-... LLMRUN_BIN=$HOME/llmrun/.venv/bin/llmrun $HOME/llmrun/samples/cron-daily.sh
 #
-# Provider and model come from the environment (LLMRUN_PROVIDER, LLMRUN_MODEL, ...) or from
-# ~/.config/llmrun/config.yaml: cron sets HOME, so the config file is found as usual.
+# cron's PATH is /usr/bin:/bin: LLMRUN_BIN names llmrun in full (the venv's, or `pipx
+# environment` says where pipx put it). With one key variable set (OPENROUTER_API_KEY here)
+# llmrun uses that provider and its default model; LLMRUN_PROVIDER, LLMRUN_MODEL or
+# ~/.config/llmrun/config.yaml choose others (cron sets HOME, so the file is found as usual).
 # Nothing is drawn for a terminal here: no spinner, no colour. With -q, stderr carries only
 # errors, so cron mails you only when something went wrong; the exit status says what
 # (3 configuration, 4 HTTP error, 5 connection or stream, 6 too many steps).
@@ -18,11 +20,20 @@ tools=${LLMRUN_DAILY_TOOLS:-$here/../tools}
 question=${1:-"What is today's date, and what is the weather in Florence, Italy?"}
 llmrun=${LLMRUN_BIN:-llmrun}          # cron's PATH is short: name llmrun in full if needed
 
+# A log that cannot be written is a failure cron must report, not a silent success.
+if ! { true >>"$log"; } 2>/dev/null; then
+    echo "cron-daily: cannot write the log $log (set LLMRUN_LOG to a writable file)" >&2
+    exit 3
+fi
+
 # --json prints exactly one object on stdout, even when the run fails (it then has "error").
 # --no-stdin: cron's standard input is not a terminal, and it is not part of the question.
 result=$($llmrun ask --json --no-stdin -q -t "$tools" "$question")
 status=$?
 [ -n "$result" ] || result=null       # a bad command line prints no object
-printf '{"date": "%s", "exit": %d, "result": %s}\n' \
-    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$status" "$result" >>"$log"
+if ! printf '{"date": "%s", "exit": %d, "result": %s}\n' \
+        "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$status" "$result" >>"$log"; then
+    echo "cron-daily: cannot append to the log $log" >&2
+    [ "$status" -ne 0 ] || status=3
+fi
 exit "$status"
