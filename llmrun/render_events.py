@@ -109,7 +109,7 @@ class EventsRenderer(Renderer):
 
 def _arguments(text: str) -> Any:
     """Parsed arguments when they are a sane JSON value, else the string as streamed."""
-    from llmrun.tools.validate import too_deep
+    from llmrun.safetext import too_deep
 
     try:
         value = json.loads(text) if text.strip() else {}

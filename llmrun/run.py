@@ -44,7 +44,7 @@ class RunResult:
     def add_tool_call(self, call: Any, result: Any) -> None:
         """The call as the output shows it: arguments parsed when they are sane JSON, else
         the string as streamed (too deep to write back out is not sane)."""
-        from llmrun.tools.validate import too_deep
+        from llmrun.safetext import too_deep
 
         try:
             arguments = json.loads(call.arguments) if call.arguments.strip() else {}

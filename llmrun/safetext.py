@@ -9,6 +9,7 @@ at the last step before they are written.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 #: Control characters (ESC, CR, BEL, C1 …) a model or a tool could use to rewrite the terminal.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -30,3 +31,19 @@ def printable(text: str) -> str:
 def one_line(text: str) -> str:
     """`text` on one printable line: whitespace runs (newlines too) become one space."""
     return printable(" ".join(text.split()))
+
+
+MAX_DEPTH = 64  # levels of nesting in tool arguments; real schemas need a handful
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether a JSON value nests deeper than `limit` (checked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False

@@ -13,16 +13,19 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import threading
 from contextlib import contextmanager
-from typing import Any, Iterator, List, Optional, Tuple
+from typing import Any, Iterator, List, Optional, Set, Tuple
 
 from llmrun.errors import Interrupted
 
-try:  # the tool runner's registry of live tool processes (owned by llmrun.tools)
-    from llmrun.tools import process as _tool_processes
-except ImportError:  # pragma: no cover - older runner without a registry
-    _tool_processes = None
+#: Every tool process running now (llmrun.tools.process adds and removes them), and the MCP
+#: servers llmrun started: what a signal must not leave behind. Kept here, at the bottom, so
+#: the handler needs nothing from the layers above it.
+running_tools: Set[subprocess.Popen] = set()
+running_lock = threading.Lock()
+servers: Set[subprocess.Popen] = set()
 
 _SIGNALS = [s for s in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, s)]
 _doing: List[str] = []  # what the run is busy with, innermost last
@@ -55,7 +58,7 @@ def kill_tools() -> List[Tuple[int, str]]:
     No locks: this runs inside a signal handler, maybe while the main thread holds one.
     Copying a set is atomic under the GIL.
     """
-    live = list(getattr(_tool_processes, "_running", ()) or ())
+    live = list(running_tools)
     killed = []
     for proc in live:
         try:
@@ -75,7 +78,7 @@ class _Handler:
     def __call__(self, signum: int, frame: Any) -> None:
         if self.caught is not None:  # a second signal while cleaning up: leave right now
             kill_tools()
-            for proc in list(getattr(_tool_processes, "servers", ()) or ()):
+            for proc in list(servers):
                 try:
                     os.killpg(proc.pid, signal.SIGKILL)  # no MCP server is left behind
                 except OSError:

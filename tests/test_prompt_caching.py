@@ -99,7 +99,7 @@ def test_no_cache_turns_it_off(server, run_cli, provider):
 
 def test_a_provider_in_the_config_can_turn_it_off(server, run_cli, tmp_path):
     config = tmp_path / "config.yaml"
-    config.write_text(f"providers:\n  - name: vercel\n    cache: false\n")
+    config.write_text("providers:\n  - name: vercel\n    cache: false\n")
     _, bodies = two_steps(server, run_cli, "vercel", "anthropic/claude-sonnet-4",
                           env={"LLMRUN_CONFIG": str(config)})
     assert all(marks(body) == [] for body in bodies)

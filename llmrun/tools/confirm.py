@@ -32,7 +32,7 @@ def safe(text: str) -> str:
 def question(tool: Any, args: Dict[str, Any]) -> str:
     """What the user is asked: the tool, where it is defined, its arguments, and for a
     command tool the exact argv it will run."""
-    from llmrun.tools.runner import substitute
+    from llmrun.tools.argv import substitute
 
     lines = [f"llmrun: the model wants to run tool '{tool.name}' ({tool.where})",
              f"  arguments: {safe(json.dumps(args, ensure_ascii=False))}"]

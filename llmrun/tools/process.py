@@ -15,16 +15,14 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Set
+from typing import Dict, List, Optional
+
+from llmrun.signals import running_lock as _running_lock, running_tools as _running
 
 READ_SIZE = 64 * 1024
 STDERR_TAIL = 4096
 _IDLE_POLL = 0.05  # while pipes are quiet, how often to look whether the process exited
 
-_running: Set[subprocess.Popen] = set()
-_running_lock = threading.Lock()
-#: MCP servers llmrun started: stopped gently at the end of a run, killed by a second Ctrl-C.
-servers: Set[subprocess.Popen] = set()
 
 
 @dataclass

@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import os
 import queue
-import re
 import signal
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+from llmrun.tools.argv import _as_text, substitute
 from llmrun.tools.spec import Tool
 
 STDERR_SHOWN = 2000  # characters of stderr's tail shown to the model on failure
@@ -33,44 +33,6 @@ class ToolResult:
 
 class ToolError(Exception):
     """A failure the model is told about as an error result."""
-
-
-def _as_text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
-_PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_-]+)\}")
-
-
-def substitute(argv: List[str], args: Dict[str, Any],
-               declared: Optional[Dict[str, Any]] = None) -> List[str]:
-    """Fill `{name}` placeholders in one pass, so a value is never re-read as a placeholder
-    and never becomes more than the one element it stands in.
-
-    Only names declared in `declared` (the schema's properties; all of `args` when None)
-    are placeholders, so braces in, say, an awk program stay as they are. A missing
-    argument takes the schema's default; with no default an element that is just the
-    placeholder is left out, and inside a longer element it becomes "".
-    """
-    names = set(args) if declared is None else set(declared)
-
-    def value(key: str) -> Optional[str]:
-        if key in args:
-            return _as_text(args[key])
-        spec = (declared or {}).get(key)
-        if isinstance(spec, dict) and "default" in spec:
-            return _as_text(spec["default"])
-        return None
-
-    out: List[str] = []
-    for element in argv:
-        whole = _PLACEHOLDER.fullmatch(element)
-        if whole and whole.group(1) in names and value(whole.group(1)) is None:
-            continue
-        out.append(_PLACEHOLDER.sub(
-            lambda m: (value(m.group(1)) or "") if m.group(1) in names else m.group(0),
-            element))
-    return out
 
 
 def tool_env(args: Dict[str, Any], tool: Optional[Tool] = None) -> Dict[str, str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List, Optional, Tuple
 
+from llmrun.safetext import MAX_DEPTH, too_deep
 from llmrun.tools import schema as fast
 
 
@@ -35,26 +36,12 @@ def parse_arguments(tool_name: str, text: str) -> Dict[str, Any]:
     if not isinstance(value, dict):
         raise ArgumentError(f"the arguments for tool '{tool_name}' must be a JSON object "
                             f"(got {type(value).__name__}: {text[:80]})")
-    if too_deep(value):
+    if too_deep(value, MAX_DEPTH):
         raise ArgumentError(f"the arguments for tool '{tool_name}' are nested more than "
                             f"{MAX_DEPTH} levels deep; send a flatter JSON object")
     return value
 
 
-MAX_DEPTH = 64  # levels of nesting in tool arguments; real schemas need a handful
-
-
-def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
-    """Whether a JSON value nests deeper than `limit` (checked without recursion)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, (dict, list)):
-            if depth > limit:
-                return True
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
-    return False
 
 
 def check_arguments(tool: Any, args: Dict[str, Any]) -> None:
