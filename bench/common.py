@@ -26,7 +26,7 @@ def llmrun_cmd() -> List[str]:
     src = os.environ.get("BENCH_LLMRUN_SRC")
     if src:
         return [PY, "-c", f"import sys; sys.path.insert(0, {os.path.abspath(src)!r}); "
-                          "from llmrun.cli import main; sys.argv[0] = 'llmrun'; main()"]
+                          "from llmrun.cli.main import main; sys.argv[0] = 'llmrun'; main()"]
     if os.path.isfile(_SCRIPT) and os.access(_SCRIPT, os.X_OK):
         with open(_SCRIPT, "rb") as fh:
             if fh.read(2) == b"#!":

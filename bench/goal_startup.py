@@ -46,7 +46,7 @@ def goal1(runs: int) -> List[Row]:
 
 def forbidden_imports() -> List[str]:
     """Which of FORBIDDEN the --version and --help paths import (the test checks this too)."""
-    probe = ("import sys; from llmrun.cli import main; sys.argv = ['llmrun', sys.argv[1]]\n"
+    probe = ("import sys; from llmrun.cli.main import main; sys.argv = ['llmrun', sys.argv[1]]\n"
              "try:\n    main()\nexcept SystemExit:\n    pass\n"
              f"print(' '.join(m for m in {FORBIDDEN!r} if m in sys.modules), file=sys.stderr)")
     found = set()

@@ -1,4 +1,4 @@
-from llmrun.cli import main
+from llmrun.cli.main import main
 
 if __name__ == "__main__":
     main()

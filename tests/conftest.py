@@ -46,7 +46,7 @@ class Run:
 
 def invoke(args, env=None, input=None):
     """Run the CLI in-process, the way a user would type it."""
-    from llmrun.cli import cli
+    from llmrun.cli.main import cli
 
     full_env = {"LLMRUN_API_KEY": "sk-test-key"}
     full_env.update(env or {})

@@ -4,7 +4,7 @@ import json
 
 from hypothesis import given, settings, strategies as st
 
-from llmrun.accumulator import StepAccumulator
+from llmrun.loop.accumulator import StepAccumulator
 from streams import call_args, call_header, chunk, text, usage
 
 

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from llmrun.providers import strip_cache_marks
+from llmrun.settings.providers import strip_cache_marks
 
 from conftest import SAMPLE_TOOLS
 from recorded import (CASSETTES, FORMS, cli_args, final_text, recorded_usage, replies,

@@ -10,7 +10,7 @@ import time
 import pytest
 from urllib3.response import HTTPResponse
 
-from llmrun.transport import MAX_RETRY_AFTER, make_retry
+from llmrun.wire.transport import MAX_RETRY_AFTER, make_retry
 from server import (Reply, chunk, drop_before_headers, free_port, good_stream, json_reply,
                     silent, sse, text_reply)
 

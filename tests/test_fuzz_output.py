@@ -72,7 +72,7 @@ def run_ask(url):
     """`llmrun ask --json` in-process, with stdout and stderr that refuse what UTF-8 cannot
     carry (click's test runner would quietly replace it). An exception escaping here is
     what the CLI reports as an internal error, exit 1."""
-    from llmrun.app import AskOptions, ask
+    from llmrun.cli.ask import AskOptions, ask
 
     out, err = io.BytesIO(), io.BytesIO()
     out_text = io.TextIOWrapper(out, "utf-8", write_through=True)

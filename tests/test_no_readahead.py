@@ -5,10 +5,10 @@ import threading
 
 import pytest
 
-from llmrun.accumulator import StepAccumulator
-from llmrun.providers import preset
-from llmrun.stream import read_response
-from llmrun.transport import Transport
+from llmrun.loop.accumulator import StepAccumulator
+from llmrun.settings.providers import preset
+from llmrun.wire.stream import read_response
+from llmrun.wire.transport import Transport
 from server import gated_reply, sse
 from streams import answer_step, text
 

@@ -108,7 +108,7 @@ def test_key_that_cannot_be_a_header_is_a_config_error_without_its_value(server,
 
 def test_debug_tracebacks_are_redacted_too(tmp_path):
     """LLMRUN_DEBUG shows a traceback for bugs; a key inside it is replaced."""
-    code = ("from llmrun.secrets import remember_secret\n"
+    code = ("from llmrun.base.secrets import remember_secret\n"
             f"remember_secret({KEY!r})\n"
             f"raise RuntimeError('a bug that mentions ' + {KEY!r})\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

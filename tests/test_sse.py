@@ -2,7 +2,7 @@
 
 from hypothesis import given, settings, strategies as st
 
-from llmrun.sse import Event, SSEReader
+from llmrun.base.sse import Event, SSEReader
 
 
 def read_all(pieces):
@@ -73,7 +73,7 @@ def test_last_event_without_blank_line_still_counts():
 def test_a_huge_line_is_refused():
     import pytest
 
-    from llmrun.errors import StreamError
+    from llmrun.base.errors import StreamError
 
     reader = SSEReader(max_event_bytes=1000)
     with pytest.raises(StreamError, match="budget .* never ended"):

@@ -8,13 +8,13 @@ from typing import List
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from llmrun.accumulator import StepAccumulator
-from llmrun.conversation import assistant_message
-from llmrun.errors import StreamError
-from llmrun.render import json_object
-from llmrun.run import RunResult
-from llmrun.sse import Event, SSEReader
-from llmrun.stream import consume_json, consume_sse
+from llmrun.loop.accumulator import StepAccumulator
+from llmrun.loop.conversation import assistant_message
+from llmrun.base.errors import StreamError
+from llmrun.output.render import json_object
+from llmrun.loop.run import RunResult
+from llmrun.base.sse import Event, SSEReader
+from llmrun.wire.stream import consume_json, consume_sse
 
 SETTINGS = settings(max_examples=300, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -177,7 +177,7 @@ def test_plain_json_answers_only_raise_stream_error(body, sizes):
            lambda b: b.decode("utf-8", "replace")))
 def test_error_bodies_always_give_a_one_line_detail(body):
     """HTTP error bodies are arbitrary too: the detail is always one line of text."""
-    from llmrun.transport_errors import error_detail
+    from llmrun.wire.failures import error_detail
 
     detail = error_detail(body)
     assert isinstance(detail, str) and "\n" not in detail and len(detail) <= 800

@@ -14,11 +14,11 @@ import click
 import pytest
 
 from llmrun import __version__
-from llmrun.cli import cli
+from llmrun.cli.main import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: What the console script does (setuptools' wrapper imports `main` and calls it).
-CONSOLE_SCRIPT = "import sys; from llmrun.cli import main; sys.argv[0] = 'llmrun'; sys.exit(main())"
+CONSOLE_SCRIPT = "import sys; from llmrun.cli.main import main; sys.argv[0] = 'llmrun'; sys.exit(main())"
 FORBIDDEN = {"requests", "urllib3", "yaml", "jsonschema", "http.client", "ssl",
              "charset_normalizer", "idna", "colorama"}
 
@@ -31,7 +31,7 @@ def imported(args: List[str]) -> "tuple[Set[str], str]":
     assert done.returncode == 0, done.stderr[-2000:]
     modules = {line.split("|")[-1].strip() for line in done.stderr.splitlines()
                if line.startswith("import time:")}
-    assert "llmrun.cli" in modules  # the probe really saw llmrun's imports
+    assert "llmrun.cli.main" in modules  # the probe really saw llmrun's imports
     return modules, done.stdout
 
 
@@ -62,7 +62,7 @@ def test_subcommand_help_imports_no_network_or_yaml(name):
 
 def test_probe_sees_a_heavy_path():
     """The same probe does see requests when a command really needs it (it can fail)."""
-    modules, _ = imported(["-c", "import requests, llmrun.cli"])
+    modules, _ = imported(["-c", "import requests, llmrun.cli.main"])
     assert "requests" in modules and "urllib3" in modules
 
 

@@ -211,8 +211,8 @@ def test_an_error_on_a_terminal_erases_the_spinner_first(tmp_path):
 
 def test_spinner_thread_ends_with_the_run(tmp_path):
     """In-process: the spinner is a daemon thread that finish() joins; never one in pipes."""
-    from llmrun.render import Renderer
-    from llmrun.run import RunResult
+    from llmrun.output.render import Renderer
+    from llmrun.loop.run import RunResult
 
     master, slave = os.openpty()
     screen = Screen.on_fd(master)

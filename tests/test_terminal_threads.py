@@ -21,8 +21,8 @@ FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 
 def test_tool_lines_from_many_threads_stay_whole(tmp_path):
-    from llmrun.render import Renderer
-    from llmrun.run import RunResult
+    from llmrun.output.render import Renderer
+    from llmrun.loop.run import RunResult
 
     master, slave = os.openpty()
     screen = Screen.on_fd(master)

@@ -11,7 +11,7 @@ import pytest
 import requests
 from hypothesis import given, settings, strategies as st
 
-from llmrun import wire
+from llmrun.wire import chunked as wire
 from server import Reply, TestServer, chunk, good_stream, sse
 
 

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Sequence
 
-from llmrun.errors import ConfigError
+from llmrun.base.errors import ConfigError
 from llmrun.tools.spec import Tool, load_file, tool_files
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_-]+)\}")

@@ -180,7 +180,7 @@ class Toolbox:
         self.yes = yes
         unknown = [n for n in approve if n not in self.tools]
         if unknown:
-            from llmrun.errors import UsageError
+            from llmrun.base.errors import UsageError
 
             raise UsageError(f"--approve {unknown[0]}: no tool of that name is offered "
                              f"(tools: {', '.join(self.tools) or 'none'})")
@@ -191,7 +191,7 @@ class Toolbox:
     @staticmethod
     def redact(result: ToolResult) -> ToolResult:
         """A tool that prints its environment must not hand the API key to the output."""
-        from llmrun.secrets import redact
+        from llmrun.base.secrets import redact
 
         result.content = redact(result.content)
         return result

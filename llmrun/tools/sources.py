@@ -11,7 +11,7 @@ import os
 from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence
 
-from llmrun.errors import ConfigError
+from llmrun.base.errors import ConfigError
 
 
 def mcp_names(given: Sequence[str], cfg: Any) -> List[str]:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
-from llmrun.errors import ConfigError
+from llmrun.base.errors import ConfigError
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _KINDS = ("command", "shell", "python")
@@ -128,7 +128,7 @@ def unique_names(tools: List[Tool]) -> Dict[str, Tool]:
 
 def load_file(path: str) -> List[Tool]:
     """The tools of one YAML file: one tool mapping, or `tools:` with a list of them."""
-    from llmrun.yamlfile import load_yaml
+    from llmrun.base.yamlfile import load_yaml
 
     try:
         with open(path, encoding="utf-8") as fh:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List, Optional, Tuple
 
-from llmrun.safetext import MAX_DEPTH, too_deep
+from llmrun.base.safetext import MAX_DEPTH, too_deep
 from llmrun.tools import schema as fast
 
 

@@ -92,7 +92,7 @@ class HttpTransport:
             self._deliver(message)
 
     def _read_events(self, resp: Any, wanted: Any) -> None:
-        from llmrun.sse import SSEReader
+        from llmrun.base.sse import SSEReader
 
         reader, size = SSEReader(max_event_bytes=MAX_ANSWER), 0
         while True:

@@ -7,7 +7,7 @@ import json
 import threading
 from typing import Any, Callable, Dict, List, Optional
 
-from llmrun.errors import ConfigError
+from llmrun.base.errors import ConfigError
 from llmrun.tools.mcp.jsonrpc import RpcError, ServerGone, Session
 from llmrun.tools.mcp.spec import ServerSpec
 

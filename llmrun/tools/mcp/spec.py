@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 
-from llmrun.errors import ConfigError
+from llmrun.base.errors import ConfigError
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _KEYS = {"command", "args", "env", "cwd", "url", "headers", "type", "transport", "tools",
@@ -81,7 +81,7 @@ def parse_server(name: str, raw: Any, where: str) -> ServerSpec:
 
 def load_file(path: str) -> List[ServerSpec]:
     """Every server of a file in the `{"mcpServers": {…}}` shape (JSON is YAML too)."""
-    from llmrun.yamlfile import load_yaml
+    from llmrun.base.yamlfile import load_yaml
 
     try:
         with open(os.path.expanduser(path), encoding="utf-8") as fh:

@@ -22,7 +22,7 @@ class StdioTransport:
     def __init__(self, spec: ServerSpec, deliver: Callable[[Any], None],
                  gone: Callable[[str], None], show: Optional[Callable[[str], None]] = None
                  ) -> None:
-        from llmrun.signals import servers
+        from llmrun.base.signals import servers
         from llmrun.tools.childenv import child_env
 
         self.spec = spec
@@ -91,7 +91,7 @@ class StdioTransport:
 
     def close(self) -> None:
         """Close stdin, then SIGTERM, then SIGKILL the whole group; reap it."""
-        from llmrun.signals import servers
+        from llmrun.base.signals import servers
 
         try:
             self.proc.stdin.close()  # type: ignore[union-attr]

@@ -2,7 +2,7 @@
 
 An environment variable set to the empty string counts as unset, so `LLMRUN_MODEL= llmrun …`
 falls back to the config file instead of sending an empty model id. How the file, the
-environment and the command line combine is llmrun.settings.
+environment and the command line combine is llmrun.settings.resolve.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-from llmrun.errors import ConfigError
-from llmrun.providers import DIALECTS, GENERIC, Provider, make_dialect, preset
+from llmrun.base.errors import ConfigError
+from llmrun.settings.providers import DIALECTS, GENERIC, Provider, make_dialect, preset
 
 
 def env(name: str, environ: Mapping[str, str] = os.environ) -> Optional[str]:
@@ -79,7 +79,7 @@ def load_config(environ: Mapping[str, str] = os.environ) -> Config:
             raise ConfigError(f"config file {path} is a directory, not a YAML file (named by "
                               f"{named})")
         raise ConfigError(f"cannot read config file {path}: {exc.strerror} (named by {named})")
-    from llmrun.yamlfile import load_yaml
+    from llmrun.base.yamlfile import load_yaml
 
     data, lines = load_yaml(text, path)
     return _parse_config(data, lines, path)

@@ -70,7 +70,7 @@ def wrap_read(read: Callable[[int], bytes],
     """Wrap a raw read so a reset, a stall or a cut chunked body becomes a StreamError."""
     from urllib3.exceptions import HTTPError as Urllib3Error
 
-    from llmrun.errors import StreamError
+    from llmrun.base.errors import StreamError
 
     def guarded(size: int) -> bytes:
         try:

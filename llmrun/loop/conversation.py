@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
-from llmrun.accumulator import Step
-from llmrun.providers import Dialect
+from llmrun.loop.accumulator import Step
+from llmrun.settings.providers import Dialect
 
 
 @dataclass

@@ -28,7 +28,7 @@ def _reports_errors(func: Callable[..., None]) -> Callable[..., None]:
     """An LlmrunError becomes one `llmrun: error:` line and its exit code."""
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> None:
-        from llmrun.errors import LlmrunError, report
+        from llmrun.base.errors import LlmrunError, report
 
         try:
             func(*args, **kwargs)
@@ -41,8 +41,8 @@ def default_paths(given: Sequence[str], mcp: Sequence[str] = ()) -> List[str]:
     """-t paths, else LLMRUN_TOOLS (os.pathsep-separated), else the config file's `tools`."""
     import os
 
-    from llmrun.config import env, load_config
-    from llmrun.errors import UsageError
+    from llmrun.settings.config import env, load_config
+    from llmrun.base.errors import UsageError
 
     paths = list(given)
     if not paths:
@@ -56,7 +56,7 @@ def default_paths(given: Sequence[str], mcp: Sequence[str] = ()) -> List[str]:
 
 def _open(paths: Sequence[str], mcp: Sequence[str]) -> Any:
     """The tools of the YAML paths and MCP servers, while the servers run."""
-    from llmrun.config import load_config
+    from llmrun.settings.config import load_config
     from llmrun.tools.sources import mcp_names, open_tools
 
     cfg = load_config()
@@ -110,7 +110,7 @@ def check(files: Tuple[str, ...], paths: Tuple[str, ...], mcp: Tuple[str, ...]) 
 
     report = check_paths(default_paths(files + paths, mcp))
     if mcp:
-        from llmrun.errors import ConfigError
+        from llmrun.base.errors import ConfigError
 
         try:
             with _open((), mcp) as served:
@@ -147,7 +147,7 @@ def run(name: str, arguments: str, paths: Tuple[str, ...], mcp: Tuple[str, ...],
     Exits 7 when the result is an error result (the text the model would see is still
     printed on stdout).
     """
-    from llmrun.errors import ConfigError
+    from llmrun.base.errors import ConfigError
     from llmrun.tools.runner import Toolbox
 
     with _open(paths, mcp) as tools:

@@ -93,7 +93,7 @@ class Spinner:
 
     # -- the thread -------------------------------------------------------------------------
     def _loop(self) -> None:
-        from llmrun.signals import leave_to_main_thread
+        from llmrun.base.signals import leave_to_main_thread
 
         leave_to_main_thread()
         while not self._closed.wait(self.interval):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import List, NamedTuple, Optional
 
-from llmrun.errors import StreamError
+from llmrun.base.errors import StreamError
 
 #: Largest event (or single line) we hold in memory: the response budget of one step (a
 #: single 20 MB event is legitimate; one bigger than everything a step may bring is not).

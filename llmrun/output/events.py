@@ -1,6 +1,6 @@
 """`--events`: stdout is one JSON object per line, as things happen, for scripts to follow.
 
-The third renderer beside the plain and `--json` ones (llmrun.render), with the same
+The third renderer beside the plain and `--json` ones (llmrun.output.render), with the same
 interface: the tool loop does not know which one it talks to. stderr keeps what the others
 put there (progress at a terminal, the usage line, errors). Events of other kinds are flushed
 as they are written; text and reasoning deltas are flushed once per network read, which the
@@ -22,9 +22,9 @@ import json
 from json.encoder import encode_basestring
 from typing import Any, Dict, List, Optional
 
-from llmrun.errors import LlmrunError
-from llmrun.render import Renderer, json_object
-from llmrun.safetext import mend
+from llmrun.base.errors import LlmrunError
+from llmrun.output.render import Renderer, json_object
+from llmrun.base.safetext import mend
 
 VERSION = 1
 
@@ -109,7 +109,7 @@ class EventsRenderer(Renderer):
 
 def _arguments(text: str) -> Any:
     """Parsed arguments when they are a sane JSON value, else the string as streamed."""
-    from llmrun.safetext import too_deep
+    from llmrun.base.safetext import too_deep
 
     try:
         value = json.loads(text) if text.strip() else {}

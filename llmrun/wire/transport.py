@@ -14,10 +14,10 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from llmrun import __version__
-from llmrun.errors import APIError, ConfigError, LlmrunError, StreamError
-from llmrun.providers import GENERIC, Provider
-from llmrun.secrets import redact, remember_secret
-from llmrun.transport_errors import classify, error_detail, reason
+from llmrun.base.errors import APIError, ConfigError, LlmrunError, StreamError
+from llmrun.settings.providers import GENERIC, Provider
+from llmrun.base.secrets import redact, remember_secret
+from llmrun.wire.failures import classify, error_detail, reason
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 MAX_RETRY_AFTER = 60.0  # seconds; a server asking for longer is not waited for that long
@@ -87,7 +87,7 @@ class CappedRetry(Retry):
         return retry
 
     def _waits_too_long(self, response: Any) -> bool:
-        from llmrun.signals import remaining
+        from llmrun.base.signals import remaining
 
         if response.status not in self.RETRY_AFTER_STATUS_CODES:
             return False
@@ -137,7 +137,7 @@ def _bad_request(response: Any) -> bool:
 
 def backoff_base() -> float:
     """LLMRUN_RETRY_BACKOFF (seconds before the first retry) or the default."""
-    from llmrun.config import env
+    from llmrun.settings.config import env
 
     text = env("LLMRUN_RETRY_BACKOFF")
     if text is None:
@@ -256,8 +256,8 @@ class Transport:
 
     def complete(self, body: Dict[str, Any], acc: Any) -> None:
         """Send one request and read its whole answer into `acc`."""
-        from llmrun.signals import activity
-        from llmrun.stream import read_response
+        from llmrun.base.signals import activity
+        from llmrun.wire.stream import read_response
 
         try:
             with activity(f"waiting for {self.who} to answer"):
@@ -335,7 +335,7 @@ class Transport:
         asked = asked_wait(resp.headers.get("Retry-After"))
         if asked is None or resp.status_code not in RETRY_STATUSES:
             return ""
-        from llmrun.signals import remaining
+        from llmrun.base.signals import remaining
 
         left = remaining()
         why = f"more than the {MAX_RETRY_AFTER:g} s llmrun waits" if asked > MAX_RETRY_AFTER \
@@ -358,7 +358,7 @@ class Transport:
 
     def key_variable(self) -> str:
         """The variable the key came from, for messages; never the key itself."""
-        from llmrun.config import env
+        from llmrun.settings.config import env
 
         if env("LLMRUN_API_KEY"):
             return "LLMRUN_API_KEY"

@@ -14,9 +14,9 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, List, Optional, TextIO
 
-from llmrun.errors import LlmrunError
-from llmrun.safetext import mend, one_line, printable
-from llmrun.style import PLAIN, Style, is_terminal, wants_colour
+from llmrun.base.errors import LlmrunError
+from llmrun.base.safetext import mend, one_line, printable
+from llmrun.output.style import PLAIN, Style, is_terminal, wants_colour
 
 
 def _fmt_cost(cost: float) -> str:
@@ -55,7 +55,7 @@ class Renderer:
         self.style = Style(True) if colour and terminal else PLAIN
         self._spinner = None
         if terminal and not quiet and os.environ.get("TERM") != "dumb":
-            from llmrun.spinner import Spinner
+            from llmrun.output.spinner import Spinner
 
             self._spinner = Spinner(self.err, self._lock,
                                     lambda text: self.style.paint(text, "cyan"))
@@ -261,7 +261,7 @@ class Renderer:
         """On a terminal, cut a long line to its width so it stays one line."""
         if self._spinner is None:
             return line + tail
-        from llmrun.spinner import columns
+        from llmrun.output.spinner import columns
 
         room = columns(self.err) - 1 - len(tail)
         if len(line) > room > 10:

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator, Optional, Sequence
 
-from llmrun.errors import LlmrunError, UsageError
+from llmrun.base.errors import LlmrunError, UsageError
 
 
 @dataclass
@@ -74,8 +74,8 @@ def read_prompt(words: Sequence[str], use_stdin: bool, stdin: Any = None) -> str
 
 def ask(o: AskOptions) -> int:
     """Run one `llmrun ask`; return its exit status."""
-    from llmrun.run import RunResult
-    from llmrun.signals import handling
+    from llmrun.loop.run import RunResult
+    from llmrun.base.signals import handling
 
     renderer = _renderer(o)
     result = RunResult(provider=o.provider or "", model=o.model or "")
@@ -97,11 +97,11 @@ def ask(o: AskOptions) -> int:
 
 def _renderer(o: AskOptions) -> Any:
     """Plain, --json or --events: the rest of the run does not know which."""
-    from llmrun.render import Renderer
+    from llmrun.output.render import Renderer
 
     kind: Any = Renderer
     if o.events:
-        from llmrun.render_events import EventsRenderer
+        from llmrun.output.events import EventsRenderer
 
         kind = EventsRenderer
     out_tty = sys.stdout.isatty()
@@ -112,8 +112,8 @@ def _renderer(o: AskOptions) -> Any:
 
 def _stopped(exc: BaseException) -> LlmrunError:
     """A signal or --deadline: the error that reports it."""
-    from llmrun.errors import LimitError
-    from llmrun.signals import DeadlineReached, interrupted
+    from llmrun.base.errors import LimitError
+    from llmrun.base.signals import DeadlineReached, interrupted
 
     if isinstance(exc, DeadlineReached):
         doing = f" while {exc.doing}" if exc.doing else ""
@@ -124,7 +124,7 @@ def _stopped(exc: BaseException) -> LlmrunError:
 
 def _after(o: AskOptions, result: Any) -> Optional[LlmrunError]:
     """An answered run can still end non-zero: --fail-on-tool-error."""
-    from llmrun.errors import ToolErrorExit
+    from llmrun.base.errors import ToolErrorExit
 
     failed = result.tool_errors
     if o.fail_on_tool_error and failed:
@@ -134,11 +134,11 @@ def _after(o: AskOptions, result: Any) -> Optional[LlmrunError]:
 
 
 def _ask(o: AskOptions, renderer: Any, result: Any) -> None:
-    from llmrun.config import load_config
-    from llmrun.settings import resolve
-    from llmrun.conversation import RequestOptions, first_messages
-    from llmrun.run import run
-    from llmrun.signals import deadline
+    from llmrun.settings.config import load_config
+    from llmrun.settings.resolve import resolve
+    from llmrun.loop.conversation import RequestOptions, first_messages
+    from llmrun.loop.run import run
+    from llmrun.base.signals import deadline
 
     if o.record and o.replay:
         raise UsageError("--record and --replay cannot be used together")
@@ -148,7 +148,7 @@ def _ask(o: AskOptions, renderer: Any, result: Any) -> None:
         cfg = load_config()
         cassette = None
         if o.replay:
-            from llmrun.cassette import Cassette
+            from llmrun.wire.cassette import Cassette
 
             cassette = Cassette.load(o.replay)
         settings = resolve(vars(o), cfg, need_key=cassette is None,
@@ -178,7 +178,7 @@ def _ask(o: AskOptions, renderer: Any, result: Any) -> None:
 def _structured(o: AskOptions) -> Any:
     if o.schema is None:
         return None
-    from llmrun.structured import StructuredAnswer, load_schema
+    from llmrun.loop.structured import StructuredAnswer, load_schema
 
     return StructuredAnswer(load_schema(o.schema), o.schema_mode)
 
@@ -191,8 +191,8 @@ def _schema_mode(o: AskOptions, settings: Any) -> str:
 
 
 def _limits(o: AskOptions, settings: Any) -> Any:
-    from llmrun.errors import ConfigError
-    from llmrun.limits import Limits
+    from llmrun.base.errors import ConfigError
+    from llmrun.loop.limits import Limits
 
     provider = settings.provider
     prices = provider.prices.get(settings.model)
@@ -220,15 +220,15 @@ def _tools(o: AskOptions, settings: Any, cfg: Any, renderer: Any) -> Iterator[An
 
 
 def _transport(o: AskOptions, settings: Any, cassette: Any, renderer: Any) -> Any:
-    from llmrun.transport import Transport, make_retry
+    from llmrun.wire.transport import Transport, make_retry
 
     adapter = None
     if cassette is not None:
-        from llmrun.cassette import ReplayAdapter
+        from llmrun.wire.cassette import ReplayAdapter
 
         adapter = ReplayAdapter(cassette, o.replay_strict)
     elif o.record:
-        from llmrun.cassette import RecordingAdapter
+        from llmrun.wire.cassette import RecordingAdapter
 
         RecordingAdapter.check_target(o.record)
         adapter = RecordingAdapter(max_retries=make_retry(o.retries, on_retry=renderer.retry))

@@ -18,7 +18,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 class _LazyGroup(click.Group):
     """Subcommands that live in their own module, imported only when used or listed."""
 
-    lazy = {"tools": ("llmrun.tools.cli", "tools"), "config": ("llmrun.cli", "config_group")}
+    lazy = {"tools": ("llmrun.cli.tools", "tools"), "config": ("llmrun.cli.main", "config_group")}
 
     def list_commands(self, ctx: click.Context) -> List[str]:
         return sorted(set(super().list_commands(ctx)) | set(self.lazy))
@@ -44,7 +44,7 @@ class FiniteFloat(click.FloatRange):
 
 def _use_config(ctx: click.Context, param: click.Parameter, value: Optional[str]) -> None:
     if value:
-        from llmrun import config
+        from llmrun.settings import config
 
         config.CONFIG_OPTION = value
 
@@ -68,7 +68,7 @@ def _complete_provider(ctx: click.Context, param: click.Parameter,
                        incomplete: str) -> List[str]:
     """Shell completion for -p: the presets and the config file's providers."""
     try:
-        from llmrun.commands_providers import provider_rows
+        from llmrun.cli.providers import provider_rows
 
         return [r["name"] for r in provider_rows() if r["name"].startswith(incomplete)]
     except Exception:  # a broken config must not break the shell
@@ -154,7 +154,7 @@ def ask(prompt: tuple, json_: bool, **kwargs: Any) -> None:
       the token limit cut a tool call) · 7 --fail-on-tool-error and a tool failed
     8 --schema and the answer is not valid · 130/143/129 SIGINT/SIGTERM/SIGHUP
     """
-    from llmrun.app import AskOptions, ask as run_ask
+    from llmrun.cli.ask import AskOptions, ask as run_ask
 
     if kwargs.get("replay_strict") and not kwargs.get("replay"):
         raise click.UsageError("--replay-strict needs --replay FILE")
@@ -171,7 +171,7 @@ def providers(json_: bool) -> None:
     Presets and the config file's providers; KEY says whether the key variable is set.
     * marks the default provider.
     """
-    from llmrun.commands_providers import list_providers
+    from llmrun.cli.providers import list_providers
 
     sys.exit(list_providers(json_))
 
@@ -192,7 +192,7 @@ def models(provider: Optional[str], base_url: Optional[str], json_: bool, timeou
     Asks GET BASE_URL/models of the provider chosen by -p, --base-url, the environment or
     the config file.
     """
-    from llmrun.commands_providers import list_models
+    from llmrun.cli.providers import list_models
 
     sys.exit(list_models(provider, base_url, json_, timeout, retries))
 
@@ -205,7 +205,7 @@ def config_group() -> None:
 @config_group.command("path", context_settings=CONTEXT)
 def config_path_command() -> None:
     """Print the config file in use (--config, LLMRUN_CONFIG, or the default place)."""
-    from llmrun.commands_config import show_path
+    from llmrun.cli.config_show import show_path
 
     sys.exit(show_path())
 
@@ -213,7 +213,7 @@ def config_path_command() -> None:
 @config_group.command("show", context_settings=CONTEXT)
 def config_show_command() -> None:
     """Print the settings a run would use and where each comes from (keys masked)."""
-    from llmrun.commands_config import show_settings
+    from llmrun.cli.config_show import show_settings
 
     sys.exit(show_settings())
 
@@ -221,7 +221,7 @@ def config_show_command() -> None:
 def main(argv: Optional[List[str]] = None) -> None:
     """Entry point: click's usage errors become one `llmrun: error:` line and exit 2; output
     that cannot be written ends llmrun as a Unix filter would (llmrun/outstreams.py)."""
-    from llmrun.outstreams import OutputClosed, OutputFailed, leave_quietly, prepare
+    from llmrun.output.streams import OutputClosed, OutputFailed, leave_quietly, prepare
 
     try:
         prepare()
@@ -237,7 +237,7 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 def _main(argv: Optional[List[str]]) -> None:
-    from llmrun.outstreams import OutputClosed, OutputFailed
+    from llmrun.output.streams import OutputClosed, OutputFailed
 
     try:
         cli.main(args=argv, prog_name="llmrun", standalone_mode=False)
@@ -259,7 +259,7 @@ def _main(argv: Optional[List[str]]) -> None:
     except Exception as exc:  # a bug: one line, unless LLMRUN_DEBUG asks for the traceback
         if os.environ.get("LLMRUN_DEBUG"):
             raise
-        from llmrun.secrets import redact  # the API key never reaches the screen
+        from llmrun.base.secrets import redact  # the API key never reaches the screen
 
         click.echo(redact(f"llmrun: error: internal error: {type(exc).__name__}: {exc} "
                           "(set LLMRUN_DEBUG=1 for a traceback and report it)"), err=True)

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional
 
 from requests.adapters import BaseAdapter, HTTPAdapter
 
-from llmrun.errors import ConfigError, StreamError
+from llmrun.base.errors import ConfigError, StreamError
 
 #: Headers never written to a cassette, whatever their value.
 SECRET_HEADERS = {"authorization", "proxy-authorization", "api-key", "x-api-key", "cookie",
@@ -34,7 +34,7 @@ class Cassette:
     def load(cls, path: str) -> "Cassette":
         import yaml
 
-        from llmrun.yamlfile import safe_load
+        from llmrun.base.yamlfile import safe_load
 
         try:
             with open(path, encoding="utf-8") as fh:
@@ -61,7 +61,7 @@ class Cassette:
 
     def hints(self) -> Dict[str, str]:
         """Provider, base URL and model of the first recorded request, to default to."""
-        from llmrun.providers import GENERIC, provider_for_url
+        from llmrun.settings.providers import GENERIC, provider_for_url
 
         if not self.interactions:
             return {}
@@ -161,7 +161,7 @@ def check_same_request(recorded: Dict[str, Any], sent: Any, number: int) -> None
 
     if isinstance(sent, bytes):
         sent = sent.decode("utf-8")
-    from llmrun.providers import strip_cache_marks
+    from llmrun.settings.providers import strip_cache_marks
 
     want = strip_cache_marks(_json(recorded.get("body")).get("messages"))
     got = strip_cache_marks(_json(sent).get("messages"))
@@ -244,7 +244,7 @@ class RecordingAdapter(HTTPAdapter):
     @staticmethod
     def _clean(text: str) -> str:
         """The key (remembered by the Transport) never reaches the file."""
-        from llmrun.secrets import redact
+        from llmrun.base.secrets import redact
 
         return redact(text)
 

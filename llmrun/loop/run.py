@@ -7,13 +7,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from llmrun.accumulator import Step, StepAccumulator
-from llmrun.conversation import (RequestOptions, assistant_message, request_body,
+from llmrun.loop.accumulator import Step, StepAccumulator
+from llmrun.loop.conversation import (RequestOptions, assistant_message, request_body,
                                  tool_message)
-from llmrun.errors import MaxStepsError
-from llmrun.limits import Limits, cut_tool_calls
-from llmrun.signals import activity
-from llmrun.usage import Usage
+from llmrun.base.errors import MaxStepsError
+from llmrun.loop.limits import Limits, cut_tool_calls
+from llmrun.base.signals import activity
+from llmrun.loop.usage import Usage
 
 
 @dataclass
@@ -44,7 +44,7 @@ class RunResult:
     def add_tool_call(self, call: Any, result: Any) -> None:
         """The call as the output shows it: arguments parsed when they are sane JSON, else
         the string as streamed (too deep to write back out is not sane)."""
-        from llmrun.safetext import too_deep
+        from llmrun.base.safetext import too_deep
 
         try:
             arguments = json.loads(call.arguments) if call.arguments.strip() else {}

@@ -6,10 +6,10 @@ import json
 import time
 from typing import Any, Callable, Optional
 
-from llmrun.accumulator import StepAccumulator
-from llmrun.errors import StreamError
-from llmrun.sse import SSEReader
-from llmrun.wire import body_reader, loads as fast_loads
+from llmrun.loop.accumulator import StepAccumulator
+from llmrun.base.errors import StreamError
+from llmrun.base.sse import SSEReader
+from llmrun.wire.chunked import body_reader, loads as fast_loads
 
 READ_SIZE = 65536
 Read = Callable[[int], bytes]
@@ -90,14 +90,14 @@ def _bad_event(exc: BaseException, payload: bytes, at_end: bool) -> StreamError:
 def _reader(resp: Any, timeout: Optional[float] = None) -> Read:
     """A read that hands over whatever bytes have arrived, without waiting for a full buffer
     (`read1`, or the bulk de-chunking reader of llmrun/wire.py)."""
-    from llmrun.transport_errors import wrap_read
+    from llmrun.wire.failures import wrap_read
 
     return wrap_read(body_reader(resp.raw), timeout)
 
 
 def consume_json(read: Read, acc: StepAccumulator) -> None:
     """A server that ignored `stream: true` and answered one ordinary completion."""
-    from llmrun.sse import MAX_EVENT_BYTES
+    from llmrun.base.sse import MAX_EVENT_BYTES
 
     parts, size = [], 0
     while True:
@@ -131,13 +131,13 @@ def _error_text(payload: bytes) -> str:
         chunk = None
     if isinstance(chunk, dict):
         return _stream_error(chunk)
-    from llmrun.transport_errors import error_detail
+    from llmrun.wire.failures import error_detail
 
     return error_detail(payload.decode("utf-8", "replace")) or "(no details)"
 
 
 def _stream_error(chunk: dict) -> str:
-    from llmrun.transport_errors import find_message
+    from llmrun.wire.failures import find_message
 
     error = chunk.get("error")
     message = " ".join(find_message(chunk).split())[:500] or json.dumps(chunk)[:300]

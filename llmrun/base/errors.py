@@ -89,7 +89,7 @@ def report(exc: LlmrunError) -> int:
     For the commands that have no renderer (`tools`, `providers`, `models`)."""
     import sys
 
-    from llmrun.secrets import redact
+    from llmrun.base.secrets import redact
 
     sys.stderr.write(f"llmrun: error: {redact(exc.message)}\n")
     sys.stderr.flush()

@@ -1,5 +1,5 @@
 """The limits a script sets on a run: steps, cost, tool calls. Each stops the run with exit 6
-and an `error.type` that says which (`--deadline` lives in llmrun.signals: it must be able to
+and an `error.type` that says which (`--deadline` lives in llmrun.base.signals: it must be able to
 interrupt anything, like a signal)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
-from llmrun.errors import ConfigError, LimitError
+from llmrun.base.errors import ConfigError, LimitError
 
 
 @dataclass

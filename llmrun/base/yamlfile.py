@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Tuple
 
-from llmrun.errors import ConfigError
+from llmrun.base.errors import ConfigError
 
 
 class Lines:

@@ -1,6 +1,6 @@
 """`--schema`: a final answer that is JSON valid against a JSON Schema, checked locally.
 
-Two ways to ask for it, chosen per provider (llmrun.providers): `response_format` (OpenAI's
+Two ways to ask for it, chosen per provider (llmrun.settings.providers): `response_format` (OpenAI's
 json_schema, `strict` only when the schema meets the strict rules) or `tool` (one extra
 function whose parameters are the schema, forced with tool_choice: for servers without
 json_schema support). Tools run first as usual. An invalid answer gets one repair turn that
@@ -13,7 +13,7 @@ import json
 import os
 from typing import Any, Dict, List, Optional
 
-from llmrun.errors import ConfigError, SchemaError, UsageError
+from llmrun.base.errors import ConfigError, SchemaError, UsageError
 
 ANSWER_TOOL = "final_answer"
 
@@ -41,7 +41,7 @@ def load_schema(spec: str) -> Dict[str, Any]:
 
 
 def _schema_file(path: str) -> Any:
-    from llmrun.yamlfile import load_yaml
+    from llmrun.base.yamlfile import load_yaml
 
     try:
         with open(os.path.expanduser(path), encoding="utf-8") as fh:
@@ -124,7 +124,7 @@ class StructuredAnswer:
 
     def repair(self, step: Any, text: str, problem: str) -> List[Dict[str, Any]]:
         """The messages of the one repair turn: the answer as given, and what is wrong."""
-        from llmrun.conversation import assistant_message, tool_message
+        from llmrun.loop.conversation import assistant_message, tool_message
 
         self.repaired = True
         words = (f"Your answer is not valid against the required JSON Schema: {problem}. ")

@@ -18,7 +18,7 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Iterator, List, Optional, Set, Tuple
 
-from llmrun.errors import Interrupted
+from llmrun.base.errors import Interrupted
 
 #: Every tool process running now (llmrun.tools.process adds and removes them), and the MCP
 #: servers llmrun started: what a signal must not leave behind. Kept here, at the bottom, so

@@ -12,10 +12,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
-from llmrun.errors import StreamError
-from llmrun.safetext import mend
-from llmrun.secrets import StreamRedactor, redact, redact_value
-from llmrun.usage import Usage
+from llmrun.base.errors import StreamError
+from llmrun.base.safetext import mend
+from llmrun.base.secrets import StreamRedactor, redact, redact_value
+from llmrun.loop.usage import Usage
 
 #: `reasoning_details` fields that arrive in fragments and are concatenated.
 _CONCAT_FIELDS = ("text", "summary", "data")

@@ -12,14 +12,14 @@ import sys
 from typing import Any, Dict, List, Mapping, Optional
 from urllib.parse import urlsplit, urlunsplit
 
-from llmrun.errors import LlmrunError, StreamError, report
+from llmrun.base.errors import LlmrunError, StreamError, report
 
 
 def provider_rows(environ: Mapping[str, str] = os.environ) -> List[Dict[str, Any]]:
     """One row per preset and config provider (a config entry replaces a preset's row)."""
-    from llmrun.config import env, load_config
-    from llmrun.settings import default_provider
-    from llmrun.providers import PRESETS, preset
+    from llmrun.settings.config import env, load_config
+    from llmrun.settings.resolve import default_provider
+    from llmrun.settings.providers import PRESETS, preset
 
     cfg = load_config(environ)
     default = default_provider(cfg, environ)
@@ -95,14 +95,14 @@ def list_models(provider: Optional[str], base_url: Optional[str], as_json: bool,
 def fetch_models(provider: Optional[str], base_url: Optional[str], timeout: float,
                  retries: int) -> List[Dict[str, Any]]:
     """The server's model objects, sorted by id; errors carry ask's exit codes (3, 4, 5)."""
-    from llmrun.config import load_config
-    from llmrun.settings import resolve_provider
-    from llmrun.transport import Transport
+    from llmrun.settings.config import load_config
+    from llmrun.settings.resolve import resolve_provider
+    from llmrun.wire.transport import Transport
 
     prov, key = resolve_provider({"provider": provider, "base_url": base_url}, load_config(),
                                  need_key=False)
     if not key and prov.api_key_env and not prov.dialect.public_models:
-        from llmrun.errors import ConfigError
+        from llmrun.base.errors import ConfigError
 
         raise ConfigError(f"missing API key for {prov.name}: set {prov.api_key_env} (or "
                           "LLMRUN_API_KEY) to list its models")

@@ -13,7 +13,7 @@ from typing import List, Tuple
 
 
 def show_path() -> int:
-    from llmrun.config import config_path, config_source
+    from llmrun.settings.config import config_path, config_source
 
     path = config_path()
     sys.stdout.write(path + "\n")
@@ -26,9 +26,9 @@ def show_path() -> int:
 
 
 def show_settings() -> int:
-    from llmrun.config import config_path, load_config
-    from llmrun.errors import LlmrunError, report
-    from llmrun.settings import resolve
+    from llmrun.settings.config import config_path, load_config
+    from llmrun.base.errors import LlmrunError, report
+    from llmrun.settings.resolve import resolve
 
     rows: List[Tuple[str, str, str]] = [("config file", config_path(),
                                          "exists" if os.path.isfile(config_path()) else
