@@ -124,3 +124,19 @@ def spawn_on_pty(args: List[str], env: dict, screen: Screen, stdout: Any = None,
         os.close(slave)
     screen.attach(master)
     return proc
+
+
+def read_until_closed(master: int, quiet: float = 10) -> bytes:
+    """Everything a pty shows until its process closes it (or `quiet` seconds of silence)."""
+    import select
+
+    shown = b""
+    while select.select([master], [], [], quiet)[0]:
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # EIO: the other side closed
+            break
+        if not data:
+            break
+        shown += data
+    return shown

@@ -4,7 +4,6 @@ subprocesses, real pipes through `bash -c 'set -o pipefail; …'`, a pty, `env -
 import json
 import os
 import pty
-import select
 import shutil
 import subprocess
 import sys
@@ -12,6 +11,7 @@ import sys
 import pytest
 
 from conftest import ROOT, SAMPLE_TOOLS
+from terminal_helpers import read_until_closed
 from server import Reply, sse
 from streams import answer_step, chunk, text, usage, weather_call_step
 
@@ -159,16 +159,8 @@ def test_v_never_glues_the_step_line_to_the_answer(tmp_path, server):
                             stdout=slave, stderr=slave, env=env_for(tmp_path, TERM="dumb",
                                                                     LLMRUN_API_KEY="k"))
     os.close(slave)
-    shown = b""
-    while select.select([master], [], [], 10)[0]:
-        try:
-            data = os.read(master, 4096)
-        except OSError:
-            break
-        if not data:
-            break
-        shown += data
-    proc.wait(30)
+    shown = read_until_closed(master)
+    proc.wait(timeout=30)
     os.close(master)
     lines = shown.decode().replace("\r", "").splitlines()
     assert "The answer" in lines, lines

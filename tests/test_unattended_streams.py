@@ -5,12 +5,12 @@ the CLI as a real subprocess against the loopback server.
 import json
 import os
 import pty
-import select
 import stat
 import subprocess
 import sys
 import time
 
+from terminal_helpers import read_until_closed
 from server import Reply, TestServer, sse
 from streams import answer_step, call_args, call_header, chunk, text, usage
 
@@ -241,18 +241,7 @@ def test_escape_sequences_never_reach_a_terminal_but_pass_through_a_pipe(server,
                             stdin=subprocess.DEVNULL, stdout=slave, stderr=slave,
                             env=env_for(tmp_path, TERM="xterm"), cwd=str(tmp_path))
     os.close(slave)
-    shown = b""
-    while True:
-        ready = select.select([master], [], [], 10)[0]
-        if not ready:
-            break
-        try:
-            data = os.read(master, 4096)
-        except OSError:
-            break
-        if not data:
-            break
-        shown += data
+    shown = read_until_closed(master)
     proc.wait(timeout=30)
     os.close(master)
     assert proc.returncode == 0

@@ -70,6 +70,17 @@ class StepAccumulator:
         self._text_guard = StreamRedactor()  # the key, echoed by a server, is never shown
         self._reasoning_guard = StreamRedactor()
 
+    def _piece(self, piece: str, guard: StreamRedactor, parts: List[str],
+               callback: Optional[Callable[[str], None]], spend: bool = True) -> None:
+        """A streamed piece of text or reasoning: counted, redacted, kept, handed on."""
+        if spend:
+            self._spend(piece)
+        piece = guard.feed(piece)
+        if piece:
+            _append(parts, piece)
+            if callback is not None:
+                callback(piece)
+
     def _spend(self, piece: str) -> None:
         self._size += len(piece)
         if self._size > self.budget:
@@ -104,12 +115,7 @@ class StepAccumulator:
     def _add_delta(self, delta: Dict[str, Any]) -> None:
         content = delta.get("content")
         if content and isinstance(content, str):
-            self._spend(content)
-            content = self._text_guard.feed(content)
-            if content:
-                _append(self._text, content)
-                if self.on_text is not None:
-                    self.on_text(content)
+            self._piece(content, self._text_guard, self._text, self.on_text)
         reasoning = delta.get("reasoning") or delta.get("reasoning_content")
         counted = False  # text of reasoning_details is counted where it is merged
         details = delta.get("reasoning_details")
@@ -118,13 +124,8 @@ class StepAccumulator:
             if not reasoning:
                 reasoning, counted = texts, True
         if reasoning and isinstance(reasoning, str):
-            if not counted:
-                self._spend(reasoning)
-            reasoning = self._reasoning_guard.feed(reasoning)
-            if reasoning:
-                _append(self._reasoning, reasoning)
-                if self.on_reasoning is not None:
-                    self.on_reasoning(reasoning)
+            self._piece(reasoning, self._reasoning_guard, self._reasoning, self.on_reasoning,
+                        spend=not counted)
         refusal = delta.get("refusal")
         if refusal and isinstance(refusal, str):
             self._spend(refusal)
