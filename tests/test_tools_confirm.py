@@ -115,3 +115,45 @@ def test_keys_typed_before_the_question_never_answer_it(danger):
     out, _ = proc.communicate(timeout=30)
     os.close(master)
     assert proc.returncode == 7 and not marker.exists() and b"declined" in out
+
+
+def test_ctrl_c_at_the_question_says_nothing_ran_on_a_line_of_its_own(danger, server):
+    """Ctrl-C while the question waits: the error starts on a new line (not glued to the
+    prompt) and says what was interrupted -- the question, not a running tool."""
+    from server import Reply, sse
+    from streams import call_args, call_header, chunk
+
+    folder, marker = danger
+    server.add(Reply(sse(call_header(0, "c1", "danger"), call_args(0, "{}"),
+                         chunk(finish="tool_calls"))))
+    master, slave = os.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMRUN_")}
+    env.update(LLMRUN_API_KEY="k", TERM="dumb")
+    proc = subprocess.Popen([sys.executable, "-m", "llmrun", "ask", "--no-stdin", "--base-url",
+                             server.url, "-m", "m", "-t", str(folder), "go"], stdin=slave,
+                            stdout=slave, stderr=slave, env=env, start_new_session=True,
+                            preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+    os.close(slave)
+    shown = b""
+    deadline = time.monotonic() + 30
+    while b"[y/N]" not in shown and time.monotonic() < deadline:
+        if select.select([master], [], [], 0.5)[0]:
+            shown += os.read(master, 4096)
+    os.write(master, b"\x03")  # Ctrl-C, through the terminal
+    while True:
+        if not select.select([master], [], [], 10)[0]:
+            break
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        shown += data
+    proc.wait(timeout=30)
+    os.close(master)
+    text = shown.decode("utf-8", "replace").replace("\r", "")
+    assert proc.returncode == 130 and not marker.exists()
+    error = next(line for line in text.splitlines() if "llmrun: error:" in line)
+    assert error.startswith("llmrun: error: interrupted by SIGINT while asking whether to run "
+                            "tool 'danger' (nothing ran)"), text
