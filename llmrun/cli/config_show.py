@@ -26,8 +26,8 @@ def show_path() -> int:
 
 
 def show_settings() -> int:
+    from llmrun.base.errors import LlmrunError, UsageError, report
     from llmrun.settings.config import config_path, load_config
-    from llmrun.base.errors import LlmrunError, report
     from llmrun.settings.resolve import resolve
 
     rows: List[Tuple[str, str, str]] = [("config file", config_path(),
@@ -39,6 +39,9 @@ def show_settings() -> int:
     except LlmrunError as exc:
         for name, value, source in rows:
             sys.stdout.write(f"{name:<12} {value}  [{source}]\n")
+        if isinstance(exc, UsageError):  # nothing chosen yet: that is the answer, not an error
+            sys.stdout.write(f"{'settings':<12} incomplete  [{exc.message}]\n")
+            return 0
         return report(exc)
     provider = settings.provider
     src = settings.sources

@@ -60,9 +60,12 @@ class HttpTransport:
 
         data = json.dumps(message, ensure_ascii=False).encode("utf-8", "replace")
         try:
-            resp = self.http.post(self.spec.url, data=data, headers=self._headers(),  # type: ignore[arg-type]
-                                  stream=True, allow_redirects=False,
-                                  timeout=(self.spec.startup_timeout, None))
+            # reads time out a little after the call would: the waiting request has given
+            # up by then, and this thread must not linger on a silent server
+            read = max(self.spec.timeout, self.spec.startup_timeout) + 5
+            resp = self.http.post(self.spec.url, data=data,  # type: ignore[arg-type]
+                                  headers=self._headers(), stream=True, allow_redirects=False,
+                                  timeout=(self.spec.startup_timeout, read))
         except requests.exceptions.RequestException as exc:
             raise ServerGone(f"cannot reach {self.spec.url}: {type(exc).__name__}") from None
         with resp:
