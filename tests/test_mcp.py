@@ -295,3 +295,12 @@ def test_a_stubborn_server_and_its_children_are_stopped(server, tmp_path):
     proc = ask(tmp_path, server, servers_file(tmp_path, f=fake(tmp_path, "ignore-term", "child")))
     assert proc.returncode == 0, proc.stderr
     assert_none_left(tmp_path)
+
+
+def test_a_deadline_during_a_call_leaves_no_server(server, tmp_path):
+    server.add(Reply(sse(*tool_step(("slow", {"seconds": 30})))))
+    proc = ask(tmp_path, server, servers_file(tmp_path, sdk=stdio(tmp_path)), "--deadline", "4")
+    assert proc.returncode == 6, proc.stderr
+    assert json.loads(proc.stdout)["error"]["type"] == "deadline"
+    assert proc.elapsed < 10
+    assert_none_left(tmp_path)

@@ -70,6 +70,15 @@ def kill_tools() -> List[Tuple[int, str]]:
     return killed
 
 
+def kill_servers() -> None:
+    """SIGKILL the process group of every MCP server llmrun started (no locks: signal-safe)."""
+    for proc in list(servers):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 class _Handler:
     def __init__(self) -> None:
         self.old: dict = {}
@@ -78,11 +87,7 @@ class _Handler:
     def __call__(self, signum: int, frame: Any) -> None:
         if self.caught is not None:  # a second signal while cleaning up: leave right now
             kill_tools()
-            for proc in list(servers):
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)  # no MCP server is left behind
-                except OSError:
-                    pass
+            kill_servers()  # no MCP server is left behind
             os.write(2, b"llmrun: error: interrupted again; exiting now\n")
             os._exit(128 + signum)
         self.caught = Interrupt(signum, _doing[-1] if _doing else None, kill_tools())
@@ -142,6 +147,7 @@ def deadline(seconds: Optional[float]) -> Iterator[None]:
 
     def on_alarm(signum: int, frame: Any) -> None:
         kill_tools()
+        kill_servers()  # the clean-up the exception unwinds through must not wait on them
         raise DeadlineReached(seconds, _doing[-1] if _doing else None)
 
     main = threading.main_thread().ident

@@ -76,6 +76,8 @@ def _exited(proc: subprocess.Popen) -> bool:
     its pid -- and so its process group id -- cannot be reused by another process."""
     if proc.returncode is not None:
         return True
+    if not hasattr(os, "waitid"):  # not on every Unix: reap, and lose only that guarantee
+        return proc.poll() is not None
     try:
         return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
     except ChildProcessError:
