@@ -10,7 +10,7 @@ import json
 import os
 from typing import Dict, List, Optional
 
-from common import (HERE, PY, Row, Sample, clean_env, llmrun_cmd, log, measure, median)
+from common import HERE, PY, Row, Sample, clean_env, llmrun_cmd, log, measure, median
 
 CHUNKS = 100_000
 EXPECTED = len("".join(f"w{i % 1000} " for i in range(CHUNKS)))

@@ -15,7 +15,7 @@ import tempfile
 import time
 from typing import Any, Dict, List, Optional
 
-from common import PY, ROOT, HERE, Row, clean_env, llmrun_cmd, log, measure, median
+from common import HERE, PY, ROOT, Row, clean_env, llmrun_cmd, log, measure, median
 
 PPID_TOOL = ("import os; p = os.getppid(); "
              "print(p, open(f'/proc/{p}/cmdline', 'rb').read().split(b'\\0')[0].decode())")

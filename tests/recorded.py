@@ -9,7 +9,6 @@ import random
 from typing import Any, Dict, List
 
 import yaml
-
 from server import Reply
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -2,10 +2,11 @@
 
 import json
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from streams import call_args, call_header, chunk, text, usage
 
 from llmrun.loop.accumulator import StepAccumulator
-from streams import call_args, call_header, chunk, text, usage
 
 
 def step_of(*chunks):

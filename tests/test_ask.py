@@ -6,11 +6,9 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import SAMPLE_TOOLS
 from server import Reply, sse
-from streams import (answer_step, call_args, call_header, chunk, text, usage,
-                     weather_call_step)
+from streams import answer_step, call_args, call_header, chunk, text, usage, weather_call_step
 
 
 def ask(run_cli, server, *extra, provider="openai", model="gpt-4o-mini", env=None, input=None):

@@ -4,12 +4,10 @@ streamed at random byte boundaries and rewritten into every legal SSE spelling."
 import os
 
 import pytest
+from conftest import SAMPLE_TOOLS
+from recorded import CASSETTES, FORMS, cli_args, final_text, recorded_usage, replies, request_bodies
 
 from llmrun.settings.providers import strip_cache_marks
-
-from conftest import SAMPLE_TOOLS
-from recorded import (CASSETTES, FORMS, cli_args, final_text, recorded_usage, replies,
-                      request_bodies)
 
 NAMES = [os.path.basename(p)[:-5] for p in CASSETTES]
 

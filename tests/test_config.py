@@ -5,7 +5,6 @@ import os
 import textwrap
 
 import pytest
-
 from conftest import SAMPLE_TOOLS
 from server import Reply, TestServer, sse
 from streams import answer_step, weather_call_step

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Callable, List, Optional
 
 import pytest
-
 from server import (Reply, TestServer, chunk, drop_before_headers, free_port, good_stream,
                     json_reply, silent, sse, text_reply)
 

@@ -8,11 +8,11 @@ import email.utils
 import time
 
 import pytest
+from server import (Reply, chunk, drop_before_headers, free_port, good_stream, json_reply, silent,
+                    sse, text_reply)
 from urllib3.response import HTTPResponse
 
 from llmrun.wire.transport import MAX_RETRY_AFTER, make_retry
-from server import (Reply, chunk, drop_before_headers, free_port, good_stream, json_reply,
-                    silent, sse, text_reply)
 
 FAST = {"LLMRUN_RETRY_BACKOFF": "0.01"}  # keep the suite fast where the wait is not the point
 

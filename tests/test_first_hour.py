@@ -9,11 +9,10 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT, SAMPLE_TOOLS
-from terminal_helpers import read_until_closed
 from server import Reply, sse
 from streams import answer_step, chunk, text, usage, weather_call_step
+from terminal_helpers import read_until_closed
 
 SAMPLES = os.path.join(ROOT, "samples")
 CASSETTE = os.path.join(SAMPLES, "openrouter-gpt-5.4-nano-weather.yaml")

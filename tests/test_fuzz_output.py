@@ -8,10 +8,9 @@ import io
 import json
 
 import pytest
+from conftest import SAMPLE_TOOLS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from conftest import SAMPLE_TOOLS
 from server import Reply, TestServer, sse
 from streams import answer_step
 

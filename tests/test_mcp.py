@@ -11,7 +11,6 @@ import sys
 import time
 
 import pytest
-
 from conftest import SAMPLE_TOOLS
 from server import Reply, sse
 from streams import answer_step, call_args, call_header, chunk, usage

@@ -4,13 +4,13 @@ no read-ahead buffering, on chunked responses and on ones that just stay open.""
 import threading
 
 import pytest
+from server import gated_reply, sse
+from streams import answer_step, text
 
 from llmrun.loop.accumulator import StepAccumulator
 from llmrun.settings.providers import preset
 from llmrun.wire.stream import read_response
 from llmrun.wire.transport import Transport
-from server import gated_reply, sse
-from streams import answer_step, text
 
 
 @pytest.mark.parametrize("mode", ["chunked", "close"])

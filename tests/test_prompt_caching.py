@@ -6,7 +6,6 @@ import json
 import os
 
 import pytest
-
 from conftest import SAMPLE_TOOLS
 from server import Reply, sse
 from streams import answer_step, chunk, usage, weather_call_step

@@ -8,7 +8,6 @@ import sys
 import textwrap
 
 import pytest
-
 from conftest import ROOT
 from server import Reply, TestServer
 

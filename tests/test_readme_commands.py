@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
 
 NESTED = "LLMRUN_README_TEST_NESTED"

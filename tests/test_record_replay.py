@@ -8,7 +8,6 @@ import sys
 
 import pytest
 import yaml
-
 from conftest import ROOT, SAMPLE_TOOLS
 from recorded import final_text, recorded_usage
 from server import Reply, TestServer, sse

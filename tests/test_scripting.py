@@ -10,11 +10,9 @@ import sys
 import time
 
 import pytest
-
 from conftest import SAMPLE_TOOLS
 from server import Reply, json_reply, sse
-from streams import (answer_step, call_args, call_header, chunk, text, usage,
-                     weather_call_step)
+from streams import answer_step, call_args, call_header, chunk, text, usage, weather_call_step
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STRUCTURED = os.path.join(ROOT, "tests", "cassettes", "structured")

@@ -9,10 +9,10 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
 from server import Reply, TestServer, chunk, echo_header, good_stream, sse
-from streams import call_header, chunk as stream_chunk
+from streams import call_header
+from streams import chunk as stream_chunk
 from test_faults import CASES, Case, check_error_line, fault_args
 
 KEY = "sk-llmrun-DISTINCTIVE-7f3a9c2e1b5d"

@@ -12,7 +12,6 @@ import sys
 import time
 
 import pytest
-
 from conftest import ROOT
 from server import Reply, TestServer, chunk, good_stream, silent, sse
 

@@ -1,6 +1,7 @@
 """The SSE reader: the standard's framing rules, and the same events for any byte split."""
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmrun.base.sse import Event, SSEReader
 

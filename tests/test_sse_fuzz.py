@@ -6,14 +6,15 @@ from __future__ import annotations
 import json
 from typing import List
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from llmrun.base.errors import StreamError
+from llmrun.base.sse import Event, SSEReader
 from llmrun.loop.accumulator import StepAccumulator
 from llmrun.loop.conversation import assistant_message
-from llmrun.base.errors import StreamError
-from llmrun.output.render import json_object
 from llmrun.loop.run import RunResult
-from llmrun.base.sse import Event, SSEReader
+from llmrun.output.render import json_object
 from llmrun.wire.stream import consume_json, consume_sse
 
 SETTINGS = settings(max_examples=300, deadline=None, database=None,

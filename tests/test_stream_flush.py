@@ -10,7 +10,6 @@ import sys
 import threading
 
 import pytest
-
 from server import gated_reply, sse
 from streams import answer_step, text
 

@@ -14,11 +14,9 @@ import textwrap
 import threading
 
 import pytest
-
 from conftest import ROOT
-from server import Reply, TestServer, sse
+from server import Reply, TestServer, gated_reply, sse
 from streams import answer_step, call_args, call_header, chunk, text, usage
-from server import gated_reply
 from terminal_helpers import Screen, spawn_on_pty
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a Unix pty")
@@ -211,8 +209,8 @@ def test_an_error_on_a_terminal_erases_the_spinner_first(tmp_path):
 
 def test_spinner_thread_ends_with_the_run(tmp_path):
     """In-process: the spinner is a daemon thread that finish() joins; never one in pipes."""
-    from llmrun.output.render import Renderer
     from llmrun.loop.run import RunResult
+    from llmrun.output.render import Renderer
 
     master, slave = os.openpty()
     screen = Screen.on_fd(master)

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
 from server import Reply, TestServer, sse
 from streams import answer_step, weather_call_step

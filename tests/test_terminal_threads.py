@@ -9,7 +9,6 @@ import threading
 from types import SimpleNamespace
 
 import pytest
-
 from conftest import ROOT
 from server import Reply, TestServer, sse
 from streams import answer_step, call_args, call_header, chunk, usage
@@ -21,8 +20,8 @@ FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 
 def test_tool_lines_from_many_threads_stay_whole(tmp_path):
-    from llmrun.output.render import Renderer
     from llmrun.loop.run import RunResult
+    from llmrun.output.render import Renderer
 
     master, slave = os.openpty()
     screen = Screen.on_fd(master)

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from server import Reply, sse
 from streams import answer_step, call_header, chunk, usage
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from llmrun.tools.childenv import env_name
 from llmrun.tools.argv import substitute
+from llmrun.tools.childenv import env_name
 from llmrun.tools.runner import Toolbox
 from llmrun.tools.spec import load_file
 

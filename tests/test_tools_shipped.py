@@ -6,9 +6,9 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-
 from conftest import ROOT
 from server import Reply
+
 from llmrun.tools.runner import Toolbox
 from llmrun.tools.spec import load_tools
 

@@ -10,9 +10,9 @@ import subprocess
 import sys
 import time
 
-from terminal_helpers import read_until_closed
 from server import Reply, TestServer, sse
 from streams import answer_step, call_args, call_header, chunk, text, usage
+from terminal_helpers import read_until_closed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEY = "sk-echoed-secret-0123456789"

@@ -12,7 +12,6 @@ import sys
 import time
 
 import pytest
-
 from server import Reply, sse
 from streams import answer_step, call_args, call_header, chunk, usage
 

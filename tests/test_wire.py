@@ -9,10 +9,11 @@ import json
 
 import pytest
 import requests
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from server import Reply, TestServer, chunk, good_stream, sse
 
 from llmrun.wire import chunked as wire
-from server import Reply, TestServer, chunk, good_stream, sse
 
 
 def frame(pieces, ext=b""):

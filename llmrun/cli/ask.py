@@ -74,8 +74,8 @@ def read_prompt(words: Sequence[str], use_stdin: bool, stdin: Any = None) -> str
 
 def ask(o: AskOptions) -> int:
     """Run one `llmrun ask`; return its exit status."""
-    from llmrun.loop.run import RunResult
     from llmrun.base.signals import handling
+    from llmrun.loop.run import RunResult
 
     renderer = _renderer(o)
     result = RunResult(provider=o.provider or "", model=o.model or "")
@@ -134,11 +134,11 @@ def _after(o: AskOptions, result: Any) -> Optional[LlmrunError]:
 
 
 def _ask(o: AskOptions, renderer: Any, result: Any) -> None:
-    from llmrun.settings.config import load_config
-    from llmrun.settings.resolve import resolve
+    from llmrun.base.signals import deadline
     from llmrun.loop.conversation import RequestOptions, first_messages
     from llmrun.loop.run import run
-    from llmrun.base.signals import deadline
+    from llmrun.settings.config import load_config
+    from llmrun.settings.resolve import resolve
 
     if o.record and o.replay:
         raise UsageError("--record and --replay cannot be used together")

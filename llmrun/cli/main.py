@@ -154,7 +154,8 @@ def ask(prompt: tuple, json_: bool, **kwargs: Any) -> None:
       the token limit cut a tool call) · 7 --fail-on-tool-error and a tool failed
     8 --schema and the answer is not valid · 130/143/129 SIGINT/SIGTERM/SIGHUP
     """
-    from llmrun.cli.ask import AskOptions, ask as run_ask
+    from llmrun.cli.ask import AskOptions
+    from llmrun.cli.ask import ask as run_ask
 
     if kwargs.get("replay_strict") and not kwargs.get("replay"):
         raise click.UsageError("--replay-strict needs --replay FILE")

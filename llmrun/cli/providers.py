@@ -18,8 +18,8 @@ from llmrun.base.errors import LlmrunError, StreamError, report
 def provider_rows(environ: Mapping[str, str] = os.environ) -> List[Dict[str, Any]]:
     """One row per preset and config provider (a config entry replaces a preset's row)."""
     from llmrun.settings.config import env, load_config
-    from llmrun.settings.resolve import default_provider
     from llmrun.settings.providers import PRESETS, preset
+    from llmrun.settings.resolve import default_provider
 
     cfg = load_config(environ)
     default = default_provider(cfg, environ)

@@ -41,8 +41,8 @@ def default_paths(given: Sequence[str], mcp: Sequence[str] = ()) -> List[str]:
     """-t paths, else LLMRUN_TOOLS (os.pathsep-separated), else the config file's `tools`."""
     import os
 
-    from llmrun.settings.config import env, load_config
     from llmrun.base.errors import UsageError
+    from llmrun.settings.config import env, load_config
 
     paths = list(given)
     if not paths:

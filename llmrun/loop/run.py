@@ -7,12 +7,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from llmrun.loop.accumulator import Step, StepAccumulator
-from llmrun.loop.conversation import (RequestOptions, assistant_message, request_body,
-                                 tool_message)
 from llmrun.base.errors import MaxStepsError
-from llmrun.loop.limits import Limits, cut_tool_calls
 from llmrun.base.signals import activity
+from llmrun.loop.accumulator import Step, StepAccumulator
+from llmrun.loop.conversation import RequestOptions, assistant_message, request_body, tool_message
+from llmrun.loop.limits import Limits, cut_tool_calls
 from llmrun.loop.usage import Usage
 
 

@@ -23,8 +23,8 @@ from json.encoder import encode_basestring
 from typing import Any, Dict, List, Optional
 
 from llmrun.base.errors import LlmrunError
-from llmrun.output.render import Renderer, json_object
 from llmrun.base.safetext import mend
+from llmrun.output.render import Renderer, json_object
 
 VERSION = 1
 

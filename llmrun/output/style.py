@@ -44,7 +44,8 @@ class Style:
         self.enabled = enabled
         self._codes = {}
         if enabled:
-            from colorama import Fore, Style as S
+            from colorama import Fore
+            from colorama import Style as S
 
             if os.name == "nt":
                 _enable_windows_console()

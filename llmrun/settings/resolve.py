@@ -11,10 +11,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from llmrun.settings.config import Config, env
 from llmrun.base.errors import ConfigError, UsageError
-from llmrun.settings.providers import (DEFAULT_MODELS, GENERIC, PRESETS, Dialect, Provider,
-                              preset)
+from llmrun.settings.config import Config, env
+from llmrun.settings.providers import DEFAULT_MODELS, GENERIC, PRESETS, Dialect, Provider, preset
 
 
 @dataclass

@@ -17,7 +17,8 @@ import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
-from llmrun.base.signals import running_lock as _running_lock, running_tools as _running
+from llmrun.base.signals import running_lock as _running_lock
+from llmrun.base.signals import running_tools as _running
 
 READ_SIZE = 64 * 1024
 STDERR_TAIL = 4096

@@ -6,6 +6,7 @@ import json
 import re
 from typing import Any, Callable, Iterator, List, Optional
 
+
 # -- network failures -------------------------------------------------------------------------
 def _chain(exc: BaseException) -> Iterator[BaseException]:
     """The exception, its wrapped reasons, arguments, causes and contexts, without loops."""

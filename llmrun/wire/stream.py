@@ -6,10 +6,11 @@ import json
 import time
 from typing import Any, Callable, Optional
 
-from llmrun.loop.accumulator import StepAccumulator
 from llmrun.base.errors import StreamError
 from llmrun.base.sse import SSEReader
-from llmrun.wire.chunked import body_reader, loads as fast_loads
+from llmrun.loop.accumulator import StepAccumulator
+from llmrun.wire.chunked import body_reader
+from llmrun.wire.chunked import loads as fast_loads
 
 READ_SIZE = 65536
 Read = Callable[[int], bytes]

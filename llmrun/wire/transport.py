@@ -15,8 +15,8 @@ from urllib3.util.retry import Retry
 
 from llmrun import __version__
 from llmrun.base.errors import APIError, ConfigError, LlmrunError, StreamError
-from llmrun.settings.providers import GENERIC, Provider
 from llmrun.base.secrets import redact, remember_secret
+from llmrun.settings.providers import GENERIC, Provider
 from llmrun.wire.failures import classify, error_detail, reason
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
