@@ -303,3 +303,10 @@ def test_a_deadline_during_a_call_leaves_no_server(server, tmp_path):
     assert json.loads(proc.stdout)["error"]["type"] == "deadline"
     assert proc.elapsed < 10
     assert_none_left(tmp_path)
+
+
+def test_a_servers_escape_sequences_never_reach_the_listing(tmp_path):
+    proc = llmrun(tmp_path, "tools", "list", "--mcp",
+                  servers_file(tmp_path, f=fake(tmp_path, "escape")))
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b" not in proc.stdout and "evil \\x1b]0;owned\\x07" in proc.stdout

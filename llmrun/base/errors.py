@@ -89,8 +89,9 @@ def report(exc: LlmrunError) -> int:
     For the commands that have no renderer (`tools`, `providers`, `models`)."""
     import sys
 
+    from llmrun.base.safetext import printable
     from llmrun.base.secrets import redact
 
-    sys.stderr.write(f"llmrun: error: {redact(exc.message)}\n")
+    sys.stderr.write(f"llmrun: error: {printable(redact(exc.message))}\n")
     sys.stderr.flush()
     return exc.exit_code

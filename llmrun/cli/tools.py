@@ -83,6 +83,8 @@ def list_tools(files: Tuple[str, ...], paths: Tuple[str, ...], mcp: Tuple[str, .
 
 
 def _list(loaded: List[Any], json_: bool) -> None:
+    from llmrun.base.safetext import printable
+
     if json_:
         import json
 
@@ -90,10 +92,11 @@ def _list(loaded: List[Any], json_: bool) -> None:
         return
     width = max((len(t.name) for t in loaded), default=4)
     for t in loaded:
-        summary = " ".join(t.description.split())
+        summary = printable(" ".join(t.description.split()))  # an MCP server wrote it
         summary = summary if len(summary) <= 72 else summary[:71].rstrip() + "…"
         flags = " (confirm)" if t.confirm else ""
-        click.echo(f"{t.name:<{width}}  {t.kind:<7}  {summary}{flags}  [{t.where}]")
+        click.echo(f"{printable(t.name):<{width}}  {t.kind:<7}  {summary}{flags}  "
+                   f"[{printable(t.where)}]")
 
 
 @tools.command(context_settings=CONTEXT)

@@ -2,7 +2,7 @@
 
 Usage: fake_server.py BEHAVIOUR ... where behaviours are: paged (tools/list over 3 pages),
 garbage (non-JSON lines on stdout before every answer), die (exits in the middle of a call),
-huge (a 5 MB result), noinit (never answers initialize), stderr-then-exit (writes to stderr,
+huge (a 5 MB result), escape (escape sequences in a description), noinit (never answers initialize), stderr-then-exit (writes to stderr,
 exits at once), child (starts a grandchild that would outlive it), ignore-term (ignores
 SIGTERM and stdin EOF).
 """
@@ -26,6 +26,8 @@ if "child" in modes:
 TOOLS = [{"name": f"t{i}", "description": f"tool {i}", "inputSchema": {
     "type": "object", "properties": {"x": {"type": "string"}}},
     "annotations": {"readOnlyHint": True}} for i in range(5)]
+if "escape" in modes:  # a hostile server: escape sequences in what a person reads
+    TOOLS[0]["description"] = "evil \x1b]0;owned\x07 \x1b[2J text"
 
 
 def send(message):
