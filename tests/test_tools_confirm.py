@@ -52,17 +52,23 @@ def test_yes_approves(danger):
     assert proc.returncode == 0 and marker.exists()
 
 
+def _until_asked(master):
+    """What the terminal shows until the question is on it."""
+    shown = b""
+    deadline = time.monotonic() + 30
+    while b"[y/N]" not in shown and time.monotonic() < deadline:
+        if select.select([master], [], [], 0.5)[0]:
+            shown += os.read(master, 4096)
+    return shown
+
+
 def _on_a_pty(folder, answer):
     master, slave = os.openpty()
     proc = llmrun("tools", "run", "-t", str(folder), "danger", '{"what": "\\u001b[2Jx"}',
                   stdin=slave, start_new_session=True,
                   preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
     os.close(slave)
-    shown = b""
-    deadline = time.monotonic() + 30
-    while b"[y/N]" not in shown and time.monotonic() < deadline:
-        if select.select([master], [], [], 0.5)[0]:
-            shown += os.read(master, 4096)
+    shown = _until_asked(master)
     os.write(master, answer)
     out, _ = proc.communicate(timeout=30)
     os.close(master)
@@ -103,11 +109,7 @@ def test_keys_typed_before_the_question_never_answer_it(danger):
                   preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
     os.close(slave)
     os.write(master, b"y\n")  # typed ahead, before any question
-    shown = b""
-    deadline = time.monotonic() + 30
-    while b"[y/N]" not in shown and time.monotonic() < deadline:
-        if select.select([master], [], [], 0.5)[0]:
-            shown += os.read(master, 4096)
+    shown = _until_asked(master)
     assert b"[y/N]" in shown
     time.sleep(0.5)
     assert proc.poll() is None and not marker.exists()  # still waiting for a real answer
@@ -122,6 +124,7 @@ def test_ctrl_c_at_the_question_says_nothing_ran_on_a_line_of_its_own(danger, se
     prompt) and says what was interrupted -- the question, not a running tool."""
     from server import Reply, sse
     from streams import call_args, call_header, chunk
+    from terminal_helpers import read_until_closed
 
     folder, marker = danger
     server.add(Reply(sse(call_header(0, "c1", "danger"), call_args(0, "{}"),
@@ -134,22 +137,9 @@ def test_ctrl_c_at_the_question_says_nothing_ran_on_a_line_of_its_own(danger, se
                             stdout=slave, stderr=slave, env=env, start_new_session=True,
                             preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
     os.close(slave)
-    shown = b""
-    deadline = time.monotonic() + 30
-    while b"[y/N]" not in shown and time.monotonic() < deadline:
-        if select.select([master], [], [], 0.5)[0]:
-            shown += os.read(master, 4096)
+    shown = _until_asked(master)
     os.write(master, b"\x03")  # Ctrl-C, through the terminal
-    while True:
-        if not select.select([master], [], [], 10)[0]:
-            break
-        try:
-            data = os.read(master, 4096)
-        except OSError:
-            break
-        if not data:
-            break
-        shown += data
+    shown += read_until_closed(master)
     proc.wait(timeout=30)
     os.close(master)
     text = shown.decode("utf-8", "replace").replace("\r", "")

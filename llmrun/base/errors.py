@@ -4,50 +4,48 @@ from __future__ import annotations
 
 
 class LlmrunError(Exception):
-    """An expected failure: reported as one `llmrun: error:` line, never a traceback."""
+    """An expected failure: reported as one `llmrun: error:` line, never a traceback.
+
+    Each kind declares its exit code and `error.type` in its class line:
+    `class ConfigError(LlmrunError, code=3, kind="config")`."""
 
     exit_code = 1
     kind = "error"
     keeps_answer = False  # the answer is still printed (--fail-on-tool-error)
+
+    def __init_subclass__(cls, code: int = 0, kind: str = "", **rest: object) -> None:
+        super().__init_subclass__(**rest)  # type: ignore[arg-type]
+        cls.exit_code = code or cls.exit_code
+        cls.kind = kind or cls.kind
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
 
 
-class UsageError(LlmrunError):
-    exit_code = 2
-    kind = "usage"
+class UsageError(LlmrunError, code=2, kind="usage"):
+    """A bad command line."""
 
 
-class ConfigError(LlmrunError):
-    exit_code = 3
-    kind = "config"
+class ConfigError(LlmrunError, code=3, kind="config"):
+    """Configuration: provider, key, tool file, config file, cassette, MCP server."""
 
 
-class APIError(LlmrunError):
+class APIError(LlmrunError, code=4, kind="api"):
     """The server answered with an HTTP error status (after retries)."""
-
-    exit_code = 4
-    kind = "api"
 
     def __init__(self, message: str, status: int = 0) -> None:
         super().__init__(message)
         self.status = status
 
 
-class StreamError(LlmrunError):
+class StreamError(LlmrunError, code=5, kind="stream"):
     """Cannot connect, timed out, or the stream was cut, malformed or carried an error."""
 
-    exit_code = 5
-    kind = "stream"
 
-
-class LimitError(LlmrunError):
+class LimitError(LlmrunError, code=6):
     """A limit the user set stopped the run; `kind` says which (max_steps, max_cost,
     deadline, max_tool_calls, max_tokens)."""
-
-    exit_code = 6
 
     def __init__(self, message: str, kind: str) -> None:
         super().__init__(message)
@@ -59,24 +57,18 @@ class MaxStepsError(LimitError):
         super().__init__(message, "max_steps")
 
 
-class ToolErrorExit(LlmrunError):
+class ToolErrorExit(LlmrunError, code=7, kind="tool_error"):
     """--fail-on-tool-error: the run answered, but a tool call ended in an error result."""
 
-    exit_code = 7
-    kind = "tool_error"
     keeps_answer = True
 
 
-class SchemaError(LlmrunError):
+class SchemaError(LlmrunError, code=8, kind="schema"):
     """--schema: the final answer is not valid against the schema, even after a repair."""
 
-    exit_code = 8
-    kind = "schema"
 
-
-class Interrupted(LlmrunError):
-    exit_code = 130
-    kind = "interrupted"
+class Interrupted(LlmrunError, code=130, kind="interrupted"):
+    """A signal: 130 (SIGINT), 143 (SIGTERM), 129 (SIGHUP)."""
 
     def __init__(self, message: str, exit_code: int = 130) -> None:
         super().__init__(message)
