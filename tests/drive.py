@@ -65,6 +65,50 @@ def write_tool(folder: Any, name: str, body: str) -> str:
     return str(folder)
 
 
+def wait_for(check: Callable[[], Any], seconds: float = 10.0) -> Any:
+    """Poll `check` until it holds (a marker), instead of sleeping a guessed time."""
+    end = time.monotonic() + seconds
+    while True:
+        value = check()
+        if value or time.monotonic() > end:
+            return value
+        time.sleep(0.01)
+
+
+def descendants(pid: int) -> List[int]:
+    """Every live process below `pid` (through /proc's children lists)."""
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        kids = []
+        try:  # each thread lists the children it started
+            for task in os.listdir(f"/proc/{parent}/task"):
+                with open(f"/proc/{parent}/task/{task}/children") as fh:
+                    kids += [int(k) for k in fh.read().split()]
+        except OSError:
+            pass
+        found += kids
+        todo += kids
+    return found
+
+
+def cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ")
+    except OSError:
+        return b""
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 # -- servers that answer from the request -----------------------------------------------------
 def tool_call_reply(name: str, arguments: Dict[str, Any], call_id: str = "call_1") -> Reply:
     return Reply(sse(call_header(0, call_id, name, json.dumps(arguments)),

@@ -11,6 +11,7 @@ import time
 
 import pytest
 from conftest import SAMPLE_TOOLS
+from drive import cmdline, descendants, wait_for
 from server import Reply, json_reply, sse
 from streams import answer_step, call_args, call_header, chunk, text, usage, weather_call_step
 
@@ -98,7 +99,7 @@ def test_the_result_event_ends_a_signal(server, tmp_path, signum, code):
         event = json.loads(proc.stdout.readline())
         if event["type"] == "tool_call":
             break
-    time.sleep(0.3)
+    assert wait_for(lambda: any(b"sleep 30" in cmdline(p) for p in descendants(proc.pid)))
     proc.send_signal(signum)
     out, _ = proc.communicate(timeout=20)
     assert proc.returncode == code

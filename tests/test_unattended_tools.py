@@ -12,6 +12,7 @@ import sys
 import time
 
 import pytest
+from drive import wait_for
 from server import Reply, sse
 from streams import answer_step, call_args, call_header, chunk, usage
 
@@ -124,8 +125,8 @@ def test_sigterm_stops_a_python_tool_at_once(server, tmp_path):
     proc.terminate()
     out, err = proc.communicate(timeout=10)
     assert proc.returncode == 143 and json.loads(out)["error"]["type"] == "interrupted"
-    time.sleep(0.2)
-    assert not [p for p in workers if os.path.exists(f"/proc/{p}")], "the worker outlived llmrun"
+    assert wait_for(lambda: not [p for p in workers if os.path.exists(f"/proc/{p}")], 3), \
+        "the worker outlived llmrun"
 
 
 def test_300_calls_in_one_step_run_at_most_16_at_a_time(server, tmp_path):
@@ -175,8 +176,7 @@ def test_a_tools_leftover_processes_are_killed_when_it_exits(server, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["tool_calls"][0]["result"] == "started"
     pid = int(pidfile.read_text())
-    time.sleep(0.2)
-    assert not _alive(pid), "the tool's background process outlived it"
+    assert wait_for(lambda: not _alive(pid), 3), "the tool's background process outlived it"
 
 
 def test_undeclared_arguments_set_no_variables(server, tmp_path):
