@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, List, Optional, TextIO
 
 from llmrun.base.errors import LlmrunError
-from llmrun.base.safetext import mend, one_line, printable
+from llmrun.base.safetext import mend, name_shown, one_line, printable
 from llmrun.output.style import PLAIN, Style, is_terminal, wants_colour
 
 
@@ -156,23 +156,26 @@ class Renderer:
     def tool_start(self, call: Any) -> None:
         """A tool begins (maybe on a worker thread): one dim line, then spin while it runs."""
         with self._lock:
-            self._running.append(call.name)
+            name = name_shown(call.name)  # the model (or an MCP server) chose it
+            self._running.append(name)
             if self.progress:
-                self._note(self._fit(f"→ {call.name} {one_line(call.arguments)}"), "dim")
+                self._note(self._fit(f"→ {name} {one_line(call.arguments)}"), "dim")
             self._spin("running " + ", ".join(self._running))
 
     def tool_done(self, call: Any, result: Any) -> None:
         with self._lock:
-            if call.name in self._running:
-                self._running.remove(call.name)
+            name = name_shown(call.name)
+            if name in self._running:
+                self._running.remove(name)
             if self.progress:
-                lines = result.content.splitlines()
-                first = one_line(lines[0]) if lines else ""
-                more = " …" if len(lines) > 1 else ""
                 mark = "✗" if result.is_error else "←"
-                who = f"{call.name}: " if self._calls_in_step > 1 else ""
-                line = self._fit(f"{mark} {who}{first}{more}", f" ({result.duration:.2f} s)")
+                who = f"{name}: " if self._calls_in_step > 1 else ""
+                line = self._fit(f"{mark} {who}{result_line(result.content)}",
+                                 f" ({result.duration:.2f} s)")
                 self._note(line, "red" if result.is_error else "dim")
+                if self.verbose and getattr(result, "log", ""):  # what it print()ed
+                    for text in result.log.splitlines()[-LOG_LINES:]:
+                        self._note(f"  {name} stderr: {printable(text)}", "dim")
             self._spin("running " + ", ".join(self._running) if self._running else None)
 
     @contextmanager
@@ -267,6 +270,20 @@ class Renderer:
         if len(line) > room > 10:
             line = line[:room - 1] + "…"
         return line + tail
+
+
+RESULT_SHOWN = 500  # characters of a result on its progress line
+LOG_LINES = 20  # lines of a tool's stderr shown with -v
+
+
+def result_line(content: str) -> str:
+    """A result on one line: all of it, whitespace runs as one space (a pretty-printed
+    JSON result reads `{ "a": 1 }`, not `{ …`), cut at RESULT_SHOWN characters."""
+    text = one_line(content[:RESULT_SHOWN * 4])
+    if len(text) <= RESULT_SHOWN:
+        return text
+    lines = content.count("\n") + 1
+    return text[:RESULT_SHOWN] + f"… ({len(content)} characters, {lines} lines)"
 
 
 def usage_line(result: Any) -> str:

@@ -6,6 +6,7 @@ Usage: hostile_server.py MODE [ARG] MARKER_DIR, where MODE is one of:
   stderr-flood N  writes N MiB to stderr without a newline, then "last words", then serves
   many-tools N    tools/list answers N tools
   big-pages N     tools/list answers N pages, each one tool with a 1 MiB description
+  evil-name       its one tool's name carries terminal escapes (an OSC title, a clear screen)
 The marker directory (last argument) also lets the tests find the process in /proc.
 """
 
@@ -18,6 +19,9 @@ import time
 
 mode, marker = sys.argv[1], sys.argv[-1]
 arg = int(sys.argv[2]) if len(sys.argv) > 3 else 0
+
+
+EVIL_NAME = "t0\x1b]0;owned\x07\x1b[2J\n"
 
 
 def send(message):
@@ -40,6 +44,8 @@ def tools_page(params):
         if page + 1 < arg:
             result["nextCursor"] = str(page + 1)
         return result
+    if mode == "evil-name":
+        return {"tools": [dict(tool(0), name=EVIL_NAME)]}
     return {"tools": [tool(0)]}
 
 
