@@ -169,6 +169,7 @@ def _ask(o: AskOptions, renderer: Any, result: Any) -> None:
             try:
                 run(result, transport, toolbox, renderer, opts,
                     first_messages(settings.system, prompt), limits, structured)
+                limits.after_answer(renderer.warn)  # --max-cost that could not be enforced
             finally:
                 transport.close()
                 if o.record:
@@ -191,16 +192,13 @@ def _schema_mode(o: AskOptions, settings: Any) -> str:
 
 
 def _limits(o: AskOptions, settings: Any) -> Any:
-    from llmrun.base.errors import ConfigError
-    from llmrun.loop.limits import Limits
+    from llmrun.loop.limits import Limits, refuse_unpriced
 
     provider = settings.provider
     prices = provider.prices.get(settings.model)
-    if o.max_cost is not None and not prices and not provider.dialect.reports_cost:
-        raise ConfigError(f"--max-cost cannot be enforced: {provider.name} does not report cost "
-                          f"and the config file has no prices for model '{settings.model}' (add "
-                          "prices: {MODEL: {prompt: …, completion: …}} to the provider in the "
-                          "config file)")
+    refusal = refuse_unpriced(provider, settings.model, prices) if o.max_cost else None
+    if refusal is not None:
+        raise refusal
     return Limits(o.max_steps, o.max_cost, o.max_tool_calls, prices, provider.name)
 
 

@@ -277,9 +277,10 @@ def _usage_hint(exc: click.UsageError, argv: Optional[List[str]]) -> str:
         path = f"llmrun {words[0]}"  # click blamed the group for a subcommand's option
     hint = f" (see '{path} --help')"
     if isinstance(exc, click.NoSuchOption) and path == "llmrun ask":
+        from llmrun.cli.hints import after_dashdash
+
         hint = (f" (a prompt with words that start with '-' must be quoted, or put after --: "
-                f"llmrun ask -- {' '.join(w for w in words[1:] if not w.startswith('--'))}"
-                f"; see 'llmrun ask --help')")
+                f"llmrun ask {after_dashdash(ask, words[1:])}; see 'llmrun ask --help')")
     return hint
 
 

@@ -5,7 +5,7 @@ interrupt anything, like a signal)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 from llmrun.base.errors import ConfigError, LimitError
 
@@ -19,9 +19,13 @@ class Limits:
     #: the cost of a step whose provider reports none.
     prices: Optional[Dict[str, float]] = None
     who: str = "the provider"
+    uncosted: bool = False  # with --max-cost: a step came with no cost (and no prices)
 
     def price(self, usage: Any) -> None:
         """Fill in a step's cost from the config's prices when the provider reported none."""
+        if self.max_cost is not None and not self.prices and (usage is None
+                                                              or usage.cost is None):
+            self.uncosted = True
         if usage is None or usage.cost is not None or not self.prices:
             return
         cached = min(usage.cached_tokens, usage.prompt_tokens)
@@ -44,6 +48,13 @@ class Limits:
                              f"${self.max_cost:g} after {_steps(result.steps)}; no further step "
                              "was started (raise --max-cost)", "max_cost")
 
+    def after_answer(self, warn: Callable[[str], None]) -> None:
+        """The run answered, but --max-cost could not be enforced on its last step: say so
+        (a later step would have been refused with exit 3)."""
+        if self.uncosted:
+            warn(f"--max-cost could not be enforced: {self.who} reported no cost for a step "
+                 "and the config file has no prices for the model")
+
     def before_tools(self, result: Any, step: Any) -> None:
         """A step whose calls would pass --max-tool-calls runs none of them."""
         if self.max_tool_calls is None:
@@ -54,6 +65,21 @@ class Limits:
                              f"{'s' if asked != 1 else ''} after {done}, past --max-tool-calls "
                              f"{self.max_tool_calls}; none of this step's calls was run",
                              "max_tool_calls")
+
+
+def refuse_unpriced(provider: Any, model: str, prices: Any) -> Optional[ConfigError]:
+    """--max-cost before any request: refused only for a preset known not to report cost, at
+    its own URL, with no prices for the model. Any other server is taken at its word: the
+    first step whose usage carries no cost ends the run (Limits.before_step)."""
+    from llmrun.settings.providers import preset
+
+    known = preset(provider.name)
+    if prices or provider.dialect.reports_cost or known is None \
+            or known.base_url != provider.base_url:
+        return None
+    return ConfigError(f"--max-cost cannot be enforced: {provider.name} does not report cost "
+                       f"and the config file has no prices for model '{model}' (add prices: "
+                       "{MODEL: {prompt: …, completion: …}} to the config file)")
 
 
 def cut_tool_calls(step: Any) -> LimitError:

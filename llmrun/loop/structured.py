@@ -13,30 +13,33 @@ import json
 import os
 from typing import Any, Dict, List, Optional
 
-from llmrun.base.errors import ConfigError, SchemaError, UsageError
+from llmrun.base.errors import ConfigError, SchemaError
 
 ANSWER_TOOL = "final_answer"
 
 
 def load_schema(spec: str) -> Dict[str, Any]:
-    """SCHEMA: an inline JSON object, or a JSON/YAML file; checked as a JSON Schema."""
+    """SCHEMA: an inline JSON object, or a JSON/YAML file; checked as a JSON Schema.
+
+    One rule for every problem, inline or in a file: the schema is configuration the run
+    depends on, like a tool file, so it is exit 3 (ConfigError), the message naming where."""
     if spec.lstrip().startswith("{"):
         try:
             schema = json.loads(spec)
         except ValueError as exc:
-            raise UsageError(f"--schema: the inline schema is not valid JSON ({exc})") from None
-        where = "--schema"
+            raise ConfigError(f"--schema: the inline schema is not valid JSON ({exc})") from None
+        where = "the inline schema"
     else:
         schema, where = _schema_file(spec), spec
     if not isinstance(schema, dict):
-        raise UsageError(f"--schema: {where} must hold a JSON object (a JSON Schema)")
+        raise ConfigError(f"--schema: {where} must hold a JSON object (a JSON Schema)")
     from jsonschema import validators
     from jsonschema.exceptions import SchemaError as BadSchema
 
     try:
         validators.validator_for(schema).check_schema(schema)
     except BadSchema as exc:
-        raise UsageError(f"--schema: {where} is not a valid JSON Schema: {exc.message}") from None
+        raise ConfigError(f"--schema: {where} is not a valid JSON Schema: {exc.message}") from None
     return schema
 
 
