@@ -182,3 +182,62 @@ def test_the_readme_mcp_example_runs_as_written_in_any_folder(tmp_path, server):
     assert "Asia/Tokyo" in proc.stdout and proc.stdout.rstrip().endswith("It is late in Tokyo.")
     call = server.requests[1].json()["messages"][-1]
     assert call["role"] == "tool" and "Asia/Tokyo" in call["content"]
+
+
+# -- 21: the answer is named after the schema's title ---------------------------------------------
+PERSON = {"title": "Person", "description": "A person the text mentions.", "type": "object",
+          "properties": {"name": {"type": "string"}}, "required": ["name"]}
+
+
+def answer_call(name, args):
+    return [chunk({"role": "assistant", "tool_calls": [{
+        "index": 0, "id": "a1", "type": "function",
+        "function": {"name": name, "arguments": json.dumps(args)}}]}), chunk(finish="tool_calls")]
+
+
+def test_schema_mode_tool_names_the_answer_after_the_title_and_sends_its_description(
+        tmp_path, server):
+    server.add(Reply(sse(*answer_call("Person", {"name": "Ada"}))))
+    proc = ask(tmp_path, server, "--schema", json.dumps(PERSON), "--schema-mode", "tool", "who?")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["data"] == {"name": "Ada"}
+    body = server.requests[0].json()
+    (tool,) = body["tools"]
+    assert tool["function"]["name"] == "Person" and body["tool_choice"]["function"] == {
+        "name": "Person"}
+    assert "A person the text mentions." in tool["function"]["description"]
+    assert tool["function"]["parameters"] == PERSON  # unchanged
+
+
+def test_response_format_carries_the_title_as_name_and_the_description(tmp_path, server):
+    server.add(Reply(sse(*answer_step('{"name": "Ada"}'))))
+    proc = ask(tmp_path, server, "--schema", json.dumps(PERSON), "--schema-mode",
+               "response_format", "who?")
+    assert proc.returncode == 0, proc.stderr
+    spec = server.requests[0].json()["response_format"]["json_schema"]
+    assert spec["name"] == "Person" and spec["description"] == "A person the text mentions."
+
+
+def test_a_title_is_cut_to_64_and_made_a_name_and_no_title_is_final_answer(tmp_path, server):
+    long = dict(PERSON, title="Person record: " + "x" * 80)
+    want = ("Person record: " + "x" * 80)[:64].replace(" ", "_").replace(":", "_")
+    server.add(Reply(sse(*answer_call(want, {"name": "Ada"}))))
+    proc = ask(tmp_path, server, "--schema", json.dumps(long), "--schema-mode", "tool", "who?")
+    assert proc.returncode == 0, proc.stderr
+    assert server.requests[0].json()["tools"][0]["function"]["name"] == want
+    assert len(want) == 64
+    untitled = {k: v for k, v in PERSON.items() if k != "title"}
+    server.add(Reply(sse(*answer_step('{"name": "Ada"}'))))
+    proc = ask(tmp_path, server, "--schema", json.dumps(untitled), "--schema-mode",
+               "response_format", "who?")
+    assert server.requests[1].json()["response_format"]["json_schema"]["name"] == "final_answer"
+
+
+def test_a_title_that_a_tool_already_has_is_exit_3_before_any_request(tmp_path, server):
+    clash = dict(PERSON, title="weather")
+    proc = ask(tmp_path, server, "--schema", json.dumps(clash), "--schema-mode", "tool",
+               "-t", SAMPLE_TOOLS, "who?")
+    assert proc.returncode == 3, proc.stderr
+    message = json.loads(proc.stdout)["error"]["message"]
+    assert "'weather'" in message and "title" in message
+    assert server.requests == []

@@ -288,7 +288,7 @@ def test_schema_as_a_forced_tool_after_regular_tools(server, run_cli):
     first, second = server.bodies()
     assert [t["function"]["name"] for t in first["tools"]] == ["weather", "final_answer"]
     assert first["tools"][1]["function"]["parameters"] == json.load(open(SCHEMA))
-    assert first["tool_choice"] == "auto" and "response_format" not in first
+    assert first["tool_choice"] == "required" and "response_format" not in first
 
 
 def test_a_refusal_is_exit_8(server, run_cli):
