@@ -241,3 +241,64 @@ def test_a_title_that_a_tool_already_has_is_exit_3_before_any_request(tmp_path, 
     message = json.loads(proc.stdout)["error"]["message"]
     assert "'weather'" in message and "title" in message
     assert server.requests == []
+
+
+# -- "Must show" 3: README, --help and the error classes agree on codes and types ---------------
+LIMIT_KINDS = {"max_steps", "max_cost", "deadline", "max_tool_calls", "max_tokens"}
+
+
+def readme_exit_table():
+    """{code: the error.type names of its row} from the README's "Exit status" table."""
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as fh:
+        section = fh.read().split("## Exit status", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].isdigit():
+            rows[int(cells[0])] = set(re.findall(r"`(\w+)`", cells[2]))
+    return rows
+
+
+def help_exit_table(tmp_path):
+    proc = llmrun(tmp_path, "ask", "--help")
+    rows = {}
+    for line in proc.stdout.split("Exit status", 1)[1].splitlines()[1:]:
+        match = re.match(r"\s+([\d/]+)\s.*?(?:\[(.*)\])?$", line)
+        if match:
+            for code in match.group(1).split("/"):
+                rows[int(code)] = set(filter(None, re.split(r",\s*", match.group(2) or "")))
+    return rows
+
+
+def error_kinds():
+    """(exit code, error.type) of every error llmrun raises, from the classes themselves."""
+    import llmrun.cli.main  # noqa: F401  (loads the modules that define error classes)
+    import llmrun.tools.spec  # noqa: F401
+    import llmrun.wire.cassette  # noqa: F401
+    from llmrun.base.errors import Interrupted, LimitError, LlmrunError
+
+    pairs, todo = set(), list(LlmrunError.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        if issubclass(cls, LimitError):
+            pairs |= {(6, kind) for kind in LIMIT_KINDS}
+        elif issubclass(cls, Interrupted):
+            pairs |= {(code, cls.kind) for code in (130, 143, 129)}
+        else:
+            pairs.add((cls.exit_code, cls.kind))
+    return pairs
+
+
+def test_readme_help_and_the_errors_agree_on_every_exit_code_and_error_type(tmp_path):
+    readme, shown = readme_exit_table(), help_exit_table(tmp_path)
+    kinds = error_kinds()
+    assert {(5, "connection"), (5, "stream"), (2, "usage"), (3, "config")} <= kinds
+    for code, kind in kinds:
+        assert kind in shown.get(code, set()), (code, kind, shown)
+        if code != 129:  # the README's 143 row names SIGHUP's 129 in words
+            assert kind in readme.get(code, set()), (code, kind, readme)
+    named = {(code, kind) for code, names in shown.items() for kind in names}
+    assert named <= kinds, named - kinds  # --help names no type llmrun never uses
+    assert set(readme) - {0, 1} == {code for code, _ in kinds} - {129}
+    assert readme[6] == shown[6] == LIMIT_KINDS
