@@ -71,7 +71,7 @@ def test_the_first_run_uses_the_one_provider_whose_key_is_set(tmp_path, server):
     proc = llmrun(tmp_path, "ask", "hi", env={"OPENROUTER_API_KEY": "k1", "OPENAI_API_KEY": "k2"})
     assert proc.returncode == 2 and "several presets have a key set" in proc.stderr
     proc = llmrun(tmp_path, "ask", "hi")
-    assert proc.returncode == 2 and "OPENROUTER_API_KEY" in proc.stderr  # says what to set
+    assert proc.returncode == 3 and "OPENROUTER_API_KEY" in proc.stderr  # says what to set
 
 
 def test_the_first_run_says_so_with_v(tmp_path, server):

@@ -119,7 +119,8 @@ def test_max_cost_stops_before_the_next_step(server, run_cli):
 
 
 def test_max_cost_uses_config_prices_and_refuses_without_any(server, run_cli, tmp_path):
-    run = run_cli(base(server, "--json", "--max-cost", "1", "Hi"))
+    run = run_cli(["ask", "--json", "--no-stdin", "-p", "openai", "-m", "m", "--max-cost", "1",
+                   "Hi"])  # a preset known not to report cost
     assert run.code == 3 and "prices" in run.json()["error"]["message"]
     assert server.requests == []  # refused before anything was spent
     config = tmp_path / "config.yaml"
@@ -288,7 +289,7 @@ def test_schema_as_a_forced_tool_after_regular_tools(server, run_cli):
     first, second = server.bodies()
     assert [t["function"]["name"] for t in first["tools"]] == ["weather", "final_answer"]
     assert first["tools"][1]["function"]["parameters"] == json.load(open(SCHEMA))
-    assert first["tool_choice"] == "auto" and "response_format" not in first
+    assert first["tool_choice"] == "required" and "response_format" not in first
 
 
 def test_a_refusal_is_exit_8(server, run_cli):
@@ -297,9 +298,9 @@ def test_a_refusal_is_exit_8(server, run_cli):
     assert run.code == 8 and "refused: I can't help with that." in run.json()["error"]["message"]
 
 
-def test_a_bad_schema_is_a_usage_error(run_cli, tmp_path):
+def test_a_bad_schema_is_a_configuration_error_inline_or_in_a_file(run_cli, tmp_path):
     run = run_cli(["ask", "--schema", '{"type": "nope"}', "hi"])
-    assert run.code == 2 and "not a valid JSON Schema" in run.stderr
+    assert run.code == 3 and "--schema: the inline schema is not a valid JSON Schema" in run.stderr
     run = run_cli(["ask", "--schema", str(tmp_path / "missing.json"), "hi"])
     assert run.code == 3 and "cannot read" in run.stderr
 

@@ -16,7 +16,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util.retry import Retry
 
 from llmrun import __version__
-from llmrun.base.errors import APIError, ConfigError, LlmrunError, StreamError
+from llmrun.base.errors import APIError, ConfigError, ConnectError, LlmrunError, StreamError
 from llmrun.base.secrets import redact, remember_secret
 from llmrun.settings.providers import GENERIC, Provider
 from llmrun.wire.failures import classify, error_detail, reason
@@ -360,7 +360,10 @@ class Transport:
             text, hint = f"cannot connect to {url}: {reason(exc)}", ""
         notes = "; ".join(tries + [hint] if hint else tries)
         text += f" ({notes})" if notes else ""
-        return StreamError(redact(text))
+        # error.type "connection" when no connection was made, "stream" once one was
+        made = kind in ("dropped", "reset", "incomplete") or (
+            kind == "timeout" and not isinstance(exc, requests.exceptions.ConnectTimeout))
+        return (StreamError if made else ConnectError)(redact(text))
 
     def api_error(self, resp: requests.Response, url: Optional[str] = None) -> APIError:
         """HTTP 4xx/5xx: the status, the provider's own message, and what to do."""
