@@ -225,7 +225,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     try:
         prepare()
         _main(argv)
-    except OutputClosed:
+    except (OutputClosed, BrokenPipeError):  # BrokenPipeError: a write that bypassed the guard
         leave_quietly()
         sys.exit(CLOSED_PIPE)
     except OutputFailed as exc:
@@ -252,9 +252,7 @@ def _main(argv: Optional[List[str]]) -> None:
         sys.exit(INTERRUPTED)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except BrokenPipeError:  # a write that bypassed the guarded stream: the same quiet end
-        raise OutputClosed() from None
-    except (OutputClosed, OutputFailed):
+    except (OutputClosed, OutputFailed, BrokenPipeError):
         raise  # main() says it, once
     except Exception as exc:  # a bug: one line, unless LLMRUN_DEBUG asks for the traceback
         if os.environ.get("LLMRUN_DEBUG"):
