@@ -31,7 +31,12 @@ def open_tools(paths: Sequence[str], only: Sequence[str], mcp: Sequence[str], cf
     """The tools of `paths` and of the MCP servers `mcp` names, while the servers run."""
     from llmrun.tools.spec import load_tools, unique_names
 
-    tools = load_tools(paths, source=source, warn=warn) if paths else []
+    try:
+        tools = load_tools(paths, source=source, warn=warn) if paths else []
+    except ConfigError as exc:  # count the problems as `llmrun tools check` does
+        from llmrun.tools.checks import counted
+
+        raise counted(exc, paths) from None
     servers: List[Any] = []
     if mcp:
         from llmrun.tools.mcp.source import start_all, stop_all
