@@ -120,6 +120,9 @@ def test_the_unknown_option_hint_keeps_every_word_typed(tmp_path):
     assert "llmrun ask --json -- --frobnicate hi;" in proc.stderr, proc.stderr
     proc = llmrun(tmp_path, "ask", "-m", "x", "what does ls", "-la", "do")
     assert "llmrun ask -m x -- 'what does ls' -la do;" in proc.stderr, proc.stderr
+    (tmp_path / "c.yaml").write_text("model: m\n")
+    proc = llmrun(tmp_path, "--config", "c.yaml", "ask", "--frob", "hi")
+    assert "llmrun --config c.yaml ask -- --frob hi;" in proc.stderr, proc.stderr
 
 
 def test_ask_counts_the_problems_tools_check_finds(tmp_path):
