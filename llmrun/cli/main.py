@@ -277,5 +277,5 @@ def _usage_hint(exc: click.UsageError, argv: Optional[List[str]]) -> str:
         from llmrun.cli.hints import after_dashdash
 
         hint = (f" (a prompt with words that start with '-' must be quoted, or put after --: "
-                f"llmrun ask {after_dashdash(ask, words[1:])}; see 'llmrun ask --help')")
+                f"{after_dashdash(ask, words)}; see 'llmrun ask --help')")
     return hint

@@ -45,6 +45,17 @@ def check_paths(paths: Sequence[str]) -> Report:
     return report
 
 
+def counted(exc: ConfigError, paths: Iterable[str]) -> ConfigError:
+    """A run stops at the first broken file; its message counts the problems the way `llmrun
+    tools check` (which reads every file) does, so the two never disagree."""
+    every = check_paths(list(paths)).problems
+    first = getattr(exc, "problems", [exc.message])[0]
+    if len(every) <= 1:
+        return exc
+    rest = [p for p in every if p != first]
+    return ToolFileError([first] + rest[:len(every) - 1])
+
+
 def _check_duplicates(report: Report) -> None:
     first: Dict[str, Tool] = {}
     for tool in report.tools:
@@ -98,14 +109,3 @@ def _check_python(tool: Tool, declared: Dict[str, Any], report: Report) -> None:
     for name in sorted(needed - required):
         report.warnings.append(f"{tool.target_where}: tool '{tool.name}': {tool.target} needs "
                                f"'{name}', but the schema does not require it")
-
-
-def counted(exc: ConfigError, paths: Iterable[str]) -> ConfigError:
-    """A run stops at the first broken file; its message counts the problems the way `llmrun
-    tools check` (which reads every file) does, so the two never disagree."""
-    every = check_paths(list(paths)).problems
-    first = getattr(exc, "problems", [exc.message])[0]
-    if len(every) <= 1:
-        return exc
-    rest = [p for p in every if p != first]
-    return ToolFileError([first] + rest[:len(every) - 1])
