@@ -59,6 +59,9 @@ class Config:
     #: name -> (the SERVER mapping, "file:line"): parsed when a run uses it, so a server
     #: nobody asked for cannot fail a run (say, over an unset ${TOKEN})
     mcp_servers: Dict[str, Tuple[Any, str]] = field(default_factory=dict)
+    log: Any = True  # the run log: True, False or "metadata" (llmrun.runlog)
+    log_db: Optional[str] = None
+    log_keep: Optional[float] = None  # seconds
 
 
 def load_config(environ: Mapping[str, str] = os.environ) -> Config:
@@ -85,7 +88,8 @@ def load_config(environ: Mapping[str, str] = os.environ) -> Config:
     return _parse_config(data, lines, path)
 
 
-_TOP_KEYS = ("provider", "model", "system", "tools", "providers", "mcp", "mcp_servers")
+_TOP_KEYS = ("provider", "model", "system", "tools", "providers", "mcp", "mcp_servers", "log",
+             "log_db", "log_keep")
 _PROVIDER_KEYS = ("name", "base_url", "api_key_env", "dialect", "headers", "token_field",
                   "cache", "prices", "schema_mode")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -116,6 +120,7 @@ def _parse_config(data: Any, lines: Any, path: str) -> Config:
         raise fail(("providers",), "'providers' must be a list of mappings "
                                    "(each with name and base_url)")
     _parse_mcp(data, cfg, path, lines, fail)
+    _parse_log(data, cfg, path, fail)
     for i, entry in enumerate(providers):
         provider = _parse_provider(entry, lambda key, problem, i=i:
                                    fail(("providers", i) + ((key,) if key else ()), problem))
@@ -144,6 +149,29 @@ def _parse_mcp(data: Dict[str, Any], cfg: Config, path: str, lines: Any,
             raise fail(("mcp", i), f"'mcp' names server '{name}', which mcp_servers does not "
                                    f"define (defined: {', '.join(cfg.mcp_servers) or 'none'})")
     cfg.mcp = list(names)
+
+
+def _parse_log(data: Dict[str, Any], cfg: Config, path: str,
+               fail: Callable[..., ConfigError]) -> None:
+    """`log: true|false|metadata`, `log_db: PATH` (relative to the file), `log_keep: AGE`."""
+    from llmrun.runlog.settings import parse_age
+
+    log = data.get("log", True)
+    if log not in (True, False, "metadata"):
+        raise fail(("log",), "'log' must be true, false or metadata")
+    cfg.log = log
+    db = data.get("log_db")
+    if db is not None:
+        if not isinstance(db, str) or not db:
+            raise fail(("log_db",), "'log_db' must be the path of the run log file")
+        cfg.log_db = os.path.join(os.path.dirname(os.path.abspath(path)),
+                                  os.path.expanduser(db))
+    keep = data.get("log_keep")
+    if keep is not None:
+        seconds = parse_age(str(keep)) if not isinstance(keep, bool) else None
+        if seconds is None or seconds <= 0:
+            raise fail(("log_keep",), "'log_keep' must be an age such as 90d, 12w or 1y")
+        cfg.log_keep = seconds
 
 
 def _tool_paths(value: Any, path: str, fail: Callable[[str], ConfigError]) -> List[str]:
