@@ -76,8 +76,8 @@ def one_tool_run(prompt="What's the weather in Florence?", answer="It is 40 C.",
         {"type": "step", "step": 2, "finish_reason": "stop", "model": "test-model-1",
          "usage": u2, "_text": answer, "_reasoning": "", "_reasoning_details": None,
          "_tool_calls": [], "_duration_s": 0.5, "_request": request2}]
-    total_cost = None if costs[0] is None and costs[1] is None else \
-        round((costs[0] or 0) + (costs[1] or 0), 12)
+    valid = [c for c in costs if c is not None and c == c and c >= 0]  # as the loop sums
+    total_cost = round(sum(valid), 12) if valid else None
     result_event = {
         "type": "result", "answer": answer, "model": "test-model-1", "provider": "generic",
         "finish_reason": "stop", "steps": 2,

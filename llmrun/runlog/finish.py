@@ -7,7 +7,7 @@ import json
 import time
 from typing import Any, Dict, List, Optional
 
-from llmrun.runlog.values import USAGE_KEYS, iso, to_pusd
+from llmrun.runlog.values import USAGE_KEYS, cost_value, iso, to_pusd
 
 #: --json keys that hold texts: dropped from the stored object under `log: metadata`.
 _TEXT_KEYS = ("answer", "reasoning", "data")
@@ -36,9 +36,9 @@ def result_rows(rec: Any, e: Dict[str, Any]) -> List[Any]:
     t = rec.texts
     usage = e.get("usage") if isinstance(e.get("usage"), dict) else rec.usage or {}
     error = e.get("error") if isinstance(e.get("error"), dict) else {}
-    cost = usage.get("cost")
+    cost = cost_value(usage.get("cost"))  # negative or not finite: hostile, never summed
     pusd = rec.pusd if rec.pusd is not None and cost is not None and \
-        abs(rec.pusd / 1e12 - float(cost)) < 1e-9 else to_pusd(cost)
+        abs(rec.pusd / 1e12 - cost) < 1e-9 else to_pusd(cost)  # the steps' exact sum
     calls = e.get("tool_calls") if isinstance(e.get("tool_calls"), list) else []
     answer = t.text(e.get("answer"), "answer")
     data = e.get("data")
