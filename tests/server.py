@@ -53,6 +53,9 @@ class TestServer:
     def __init__(self, replies: Optional[List[Reply]] = None, seed: int = 0) -> None:
         self.replies: List[Reply] = list(replies or [])
         self.requests: List[Received] = []
+        #: Answers each request from what it carries (say, its own messages), instead of
+        #: the queue: for many runs at once, whose requests arrive in any order.
+        self.responder: Optional[Callable[[Received], Reply]] = None
         self.rng = random.Random(seed)
         self._lock = threading.Lock()
         server = self
@@ -72,13 +75,15 @@ class TestServer:
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                received = Received(self.command, self.path, dict(self.headers.items()), body,
+                                    time.monotonic())
                 with server._lock:
-                    server.requests.append(Received(self.command, self.path,
-                                                    dict(self.headers.items()), body,
-                                                    time.monotonic()))
-                    reply = server.replies.pop(0) if server.replies else Reply(
+                    server.requests.append(received)
+                    responder = server.responder
+                    reply = None if responder is None else responder(received)
+                    reply = reply or (server.replies.pop(0) if server.replies else Reply(
                         b'{"error": {"message": "test server: no reply queued"}}', 599,
-                        {"Content-Type": "application/json"}, mode="length")
+                        {"Content-Type": "application/json"}, mode="length"))
                 server._send(self, reply)
 
         class Server(ThreadingHTTPServer):

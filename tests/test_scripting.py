@@ -301,3 +301,13 @@ def test_a_bad_schema_is_a_usage_error(run_cli, tmp_path):
     assert run.code == 2 and "not a valid JSON Schema" in run.stderr
     run = run_cli(["ask", "--schema", str(tmp_path / "missing.json"), "hi"])
     assert run.code == 3 and "cannot read" in run.stderr
+
+
+def test_a_retry_after_past_the_deadline_fails_at_once(server, tmp_path):
+    server.add(json_reply(503, {"error": {"message": "busy"}}, {"Retry-After": "20"}))
+    start = time.monotonic()
+    proc = llmrun(base(server, "--json", "--deadline", "10", "Hi"), tmp_path)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 4 and time.monotonic() - start < 5
+    assert "asked to wait 20 s before retrying, past --deadline" in \
+        json.loads(out)["error"]["message"]

@@ -13,8 +13,7 @@ from llmrun.base.errors import StreamError
 from llmrun.base.sse import Event, SSEReader
 from llmrun.loop.accumulator import StepAccumulator
 from llmrun.loop.conversation import assistant_message
-from llmrun.loop.run import RunResult
-from llmrun.output.render import json_object
+from llmrun.loop.result import RunResult
 from llmrun.wire.stream import consume_json, consume_sse
 
 SETTINGS = settings(max_examples=300, deadline=None, database=None,
@@ -118,14 +117,14 @@ def finish_all_the_way(acc: StepAccumulator) -> None:
     step = acc.finish()
     result = RunResult(provider="p", model="m")
     result.add_step(step)
-    written(json_object(result))
+    written(result.to_dict())
     step.text.encode("utf-8")
     if step.tool_calls:
         written(assistant_message(step))
         for call in step.tool_calls:
             result.add_tool_call(call, type("R", (), {"content": "x", "is_error": False,
                                                       "duration": 0.0})())
-        written(json_object(result))
+        written(result.to_dict())
 
 
 @SETTINGS

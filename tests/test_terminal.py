@@ -209,7 +209,8 @@ def test_an_error_on_a_terminal_erases_the_spinner_first(tmp_path):
 
 def test_spinner_thread_ends_with_the_run(tmp_path):
     """In-process: the spinner is a daemon thread that finish() joins; never one in pipes."""
-    from llmrun.loop.run import RunResult
+    from llmrun.api.run import result_event
+    from llmrun.loop.result import RunResult
     from llmrun.output.render import Renderer
 
     master, slave = os.openpty()
@@ -222,12 +223,13 @@ def test_spinner_thread_ends_with_the_run(tmp_path):
             r.waiting()
             spinners = [t for t in threading.enumerate() if t.name == "llmrun-spinner"]
             assert len(spinners) == 1 and spinners[0].daemon
-            r.finish(RunResult(provider="p", model="m", answer="x"))
+            r.event(result_event(RunResult(provider="p", model="m", answer="x")))
             assert not spinners[0].is_alive()
             piped = Renderer(stream=False, json_mode=False, quiet=False, verbose=False,
                              show_progress=False, out=out, err=out)
             piped.waiting()
-            piped.tool_start(type("Call", (), {"name": "t", "arguments": "{}"})())
+            piped.event({"type": "tool_call", "step": 1, "id": "c", "name": "t",
+                         "arguments": {}, "_raw": "{}"})
             assert not [t for t in threading.enumerate() if t.name == "llmrun-spinner"]
     finally:
         os.close(slave)

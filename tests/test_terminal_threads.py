@@ -20,7 +20,6 @@ FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 
 def test_tool_lines_from_many_threads_stay_whole(tmp_path):
-    from llmrun.loop.run import RunResult
     from llmrun.output.render import Renderer
 
     master, slave = os.openpty()
@@ -30,18 +29,17 @@ def test_tool_lines_from_many_threads_stay_whole(tmp_path):
         r = Renderer(stream=False, json_mode=False, quiet=False, verbose=False,
                      show_progress=True, out=out, err=tty, colour=True)
         r._spinner.interval = 0.0005  # draw as often as possible, to provoke interleaving
-        calls = [SimpleNamespace(name=f"t{i}", arguments=json.dumps({"n": i}))
-                 for i in range(threads)]
-        r.step_done(SimpleNamespace(tool_calls=calls, reasoning="", usage=None,
-                                    finish_reason="tool_calls"),
-                    RunResult(provider="p", model="m", steps=1))
+        calls = [{"type": "tool_call", "step": 1, "id": f"c{i}", "name": f"t{i}",
+                  "arguments": {"n": i}, "_raw": json.dumps({"n": i})} for i in range(threads)]
+        r.event({"type": "step", "step": 1, "finish_reason": "tool_calls", "model": "m",
+                 "usage": None, "_tool_calls": calls})
         r.waiting()
 
         def work(i):
             for j in range(per):
-                r.tool_start(calls[i])
-                r.tool_done(calls[i], SimpleNamespace(content=f"r{i}-{j}\nmore",
-                                                      is_error=False, duration=0.0))
+                r.event(calls[i])
+                r.event({"type": "tool_result", "step": 1, "id": f"c{i}", "name": f"t{i}",
+                         "result": f"r{i}-{j}\nmore", "is_error": False, "duration_s": 0.0})
 
         workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
         for w in workers:

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+#: The exit codes of the contract's table, the one place they are spelled out.
+OK = 0
+BUG = 1  # a bug in llmrun, and only that
+USAGE = 2
+CONFIG = 3
+API = 4
+STREAM = 5
+LIMIT = 6
+TOOL_ERROR = 7
+SCHEMA = 8
+SOME_FAILED = 9  # llmrun batch: some items did not answer
+INTERRUPTED = 130  # 128 + the signal: 130 SIGINT, 143 SIGTERM, 129 SIGHUP
+CLOSED_PIPE = 141  # stdout's reader went away (128 + SIGPIPE), as any Unix filter
+
 
 class LlmrunError(Exception):
     """An expected failure: reported as one `llmrun: error:` line, never a traceback.
 
     Each kind declares its exit code and `error.type` in its class line:
-    `class ConfigError(LlmrunError, code=3, kind="config")`."""
+    `class ConfigError(LlmrunError, code=CONFIG, kind="config")`."""
 
-    exit_code = 1
+    exit_code = BUG
     kind = "error"
     keeps_answer = False  # the answer is still printed (--fail-on-tool-error)
 
@@ -23,15 +37,15 @@ class LlmrunError(Exception):
         self.message = message
 
 
-class UsageError(LlmrunError, code=2, kind="usage"):
-    """A bad command line."""
+class UsageError(LlmrunError, ValueError, code=USAGE, kind="usage"):
+    """A bad command line (from Python: a bad argument, hence a ValueError too)."""
 
 
-class ConfigError(LlmrunError, code=3, kind="config"):
+class ConfigError(LlmrunError, code=CONFIG, kind="config"):
     """Configuration: provider, key, tool file, config file, cassette, MCP server."""
 
 
-class APIError(LlmrunError, code=4, kind="api"):
+class APIError(LlmrunError, code=API, kind="api"):
     """The server answered with an HTTP error status (after retries)."""
 
     def __init__(self, message: str, status: int = 0) -> None:
@@ -39,11 +53,11 @@ class APIError(LlmrunError, code=4, kind="api"):
         self.status = status
 
 
-class StreamError(LlmrunError, code=5, kind="stream"):
+class StreamError(LlmrunError, code=STREAM, kind="stream"):
     """Cannot connect, timed out, or the stream was cut, malformed or carried an error."""
 
 
-class LimitError(LlmrunError, code=6):
+class LimitError(LlmrunError, code=LIMIT):
     """A limit the user set stopped the run; `kind` says which (max_steps, max_cost,
     deadline, max_tool_calls, max_tokens)."""
 
@@ -57,20 +71,20 @@ class MaxStepsError(LimitError):
         super().__init__(message, "max_steps")
 
 
-class ToolErrorExit(LlmrunError, code=7, kind="tool_error"):
+class ToolErrorExit(LlmrunError, code=TOOL_ERROR, kind="tool_error"):
     """--fail-on-tool-error: the run answered, but a tool call ended in an error result."""
 
     keeps_answer = True
 
 
-class SchemaError(LlmrunError, code=8, kind="schema"):
+class SchemaError(LlmrunError, code=SCHEMA, kind="schema"):
     """--schema: the final answer is not valid against the schema, even after a repair."""
 
 
-class Interrupted(LlmrunError, code=130, kind="interrupted"):
+class Interrupted(LlmrunError, code=INTERRUPTED, kind="interrupted"):
     """A signal: 130 (SIGINT), 143 (SIGTERM), 129 (SIGHUP)."""
 
-    def __init__(self, message: str, exit_code: int = 130) -> None:
+    def __init__(self, message: str, exit_code: int = INTERRUPTED) -> None:
         super().__init__(message)
         self.exit_code = exit_code
 

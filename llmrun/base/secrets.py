@@ -10,9 +10,21 @@ ordinary text is not delayed.
 from __future__ import annotations
 
 import sys
-from typing import Any, List, Optional, Set
+from typing import Any, Iterable, List, Optional, Set
 
 MASK = "[redacted]"
+
+#: Variable names that hold secrets whatever they are called: llmrun's own key, and the key
+#: variables of presets and of the config file's providers (the settings register them;
+#: llmrun/tools/childenv.py keeps them out of every child's environment).
+SECRET_NAMES: Set[str] = {"LLMRUN_API_KEY"}
+
+
+def hide_names(names: Iterable[Optional[str]]) -> None:
+    """Treat these variable names as secrets too (say, a provider's `api_key_env`)."""
+    SECRET_NAMES.update(n for n in names if n)
+
+
 _SECRETS: Set[str] = set()
 _ORDERED: List[str] = []  # longest first, so a key containing another is masked whole
 _HOOKED = False

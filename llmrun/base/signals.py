@@ -1,97 +1,50 @@
-"""Ctrl-C, SIGTERM and SIGHUP: stop the request and every running tool, say what was
-interrupted, and exit 130 (SIGINT), 143 (SIGTERM) or 129 (SIGHUP) without a traceback.
+"""Ctrl-C, SIGTERM and SIGHUP for the command line: stop every run of the process, say what
+was interrupted, and exit 130 (SIGINT), 143 (SIGTERM) or 129 (SIGHUP) without a traceback.
 
-The handler raises `Interrupt` (a KeyboardInterrupt, so no `except Exception` in a tool or a
-library swallows it) in the main thread, wherever it is blocked: a socket read, a retry's
-sleep, a tool's output. Tools run in their own session, so the terminal's Ctrl-C never
-reaches them: before raising, the handler SIGKILLs the process group of every tool process
-still running (as a tool timeout does), which also frees a main thread that waits on tools
-running in worker threads.
+Only the command line installs these handlers (the Python API installs none). The handler
+stops each running run (base/context.py: its tool groups SIGKILLed, its connections shut), then
+raises the run's reason in the main thread, wherever it is blocked. A second signal while
+cleaning up leaves at once. `--deadline` of a run on the main thread is delivered the same way:
+the context's watcher thread sends SIGALRM, whose handler raises the deadline there.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import threading
 from contextlib import contextmanager
-from typing import Any, Iterator, List, Optional, Set, Tuple
+from typing import Any, Dict, Iterator, Optional
 
+from llmrun.base.context import Interrupt, RunContext, Stop, running_runs
 from llmrun.base.errors import Interrupted
 
-#: Every tool process running now (llmrun.tools.process adds and removes them), and the MCP
-#: servers llmrun started: what a signal must not leave behind. Kept here, at the bottom, so
-#: the handler needs nothing from the layers above it.
-running_tools: Set[subprocess.Popen] = set()
-running_lock = threading.Lock()
-servers: Set[subprocess.Popen] = set()
-
 _SIGNALS = [s for s in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, s)]
-_doing: List[str] = []  # what the run is busy with, innermost last
-
-
-class Interrupt(KeyboardInterrupt):
-    """A signal arrived: which one, what the run was doing, and the tool groups it killed."""
-
-    def __init__(self, signum: int, doing: Optional[str], killed: List[Tuple[int, str]]) -> None:
-        super().__init__(signum)
-        self.signum = signum
-        self.doing = doing
-        self.killed = killed
-
-
-@contextmanager
-def activity(what: str) -> Iterator[None]:
-    """Name what the run is doing, so an interrupt message can say what it stopped."""
-    _doing.append(what)
-    try:
-        yield
-    finally:
-        if _doing:
-            _doing.pop()
-
-
-def kill_tools() -> List[Tuple[int, str]]:
-    """SIGKILL the process group of every running tool; return (group id, program) of each.
-
-    No locks: this runs inside a signal handler, maybe while the main thread holds one.
-    Copying a set is atomic under the GIL.
-    """
-    live = list(running_tools)
-    killed = []
-    for proc in live:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # start_new_session: pid is the group id
-        except OSError:
-            continue
-        args = proc.args if isinstance(proc.args, (list, tuple)) else [proc.args]
-        killed.append((proc.pid, os.path.basename(str(args[0])) if args else "?"))
-    return killed
-
-
-def kill_servers() -> None:
-    """SIGKILL the process group of every MCP server llmrun started (no locks: signal-safe)."""
-    for proc in list(servers):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except OSError:
-            pass
 
 
 class _Handler:
-    def __init__(self) -> None:
-        self.old: dict = {}
-        self.caught: Optional[Interrupt] = None
+    def __init__(self, main: Optional[RunContext]) -> None:
+        self.main = main
+        self.old: Dict[int, Any] = {}
+        self.caught: Optional[Stop] = None
 
     def __call__(self, signum: int, frame: Any) -> None:
         if self.caught is not None:  # a second signal while cleaning up: leave right now
-            kill_tools()
-            kill_servers()  # no MCP server is left behind
+            for ctx in running_runs():
+                ctx.kill_processes()  # no tool and no MCP server is left behind
             os.write(2, b"llmrun: error: interrupted again; exiting now\n")
             os._exit(128 + signum)
-        self.caught = Interrupt(signum, _doing[-1] if _doing else None, kill_tools())
+        for ctx in running_runs():
+            ctx.stop(Interrupt(signum))
+        reason = self.main.reason if self.main is not None else None
+        self.caught = reason if reason is not None else Interrupt(signum)
         raise self.caught
+
+    def alarm(self, signum: int, frame: Any) -> None:
+        """The main run's context was stopped from another thread (its deadline)."""
+        if self.main is not None and self.main.reason is not None and self.caught is None:
+            self.caught = self.main.reason
+            raise self.caught
 
 
 def leave_to_main_thread() -> None:
@@ -103,84 +56,39 @@ def leave_to_main_thread() -> None:
 
 
 @contextmanager
-def handling() -> Iterator[None]:
-    """Install the handlers for one run (main thread only), restore the old ones after.
+def handling(main: Optional[RunContext] = None) -> Iterator[None]:
+    """Install the handlers while the command line runs (main thread only); restore the old
+    ones after. `main` is the run on the main thread, whose stop is raised there.
 
     A signal the parent set to be ignored (nohup, `cmd &` in a script) stays ignored.
     """
-    handler = _Handler()
-    if threading.current_thread() is threading.main_thread():
-        for name in _SIGNALS:
-            signum = getattr(signal, name)
-            if signal.getsignal(signum) is not signal.SIG_IGN:
-                handler.old[signum] = signal.signal(signum, handler)
-    try:
-        yield
-    finally:
-        for signum, old in handler.old.items():
-            signal.signal(signum, old)
-
-
-class DeadlineReached(KeyboardInterrupt):
-    """--deadline passed: raised in the main thread wherever it is blocked, like a signal."""
-
-    def __init__(self, seconds: float, doing: Optional[str]) -> None:
-        super().__init__(seconds)
-        self.seconds = seconds
-        self.doing = doing
-
-
-#: When the run must be over (time.monotonic()), or None; read by the retry logic too.
-deadline_at: Optional[float] = None
-
-
-@contextmanager
-def deadline(seconds: Optional[float]) -> Iterator[None]:
-    """End the run after `seconds`: a timer thread sends SIGALRM to the main thread (so it
-    wakes from any blocking call: a socket read, a retry's sleep, the wait for tools), whose
-    handler kills every running tool and raises DeadlineReached."""
-    global deadline_at
-    if seconds is None or threading.current_thread() is not threading.main_thread():
+    handler = _Handler(main)
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    import time
-
-    def on_alarm(signum: int, frame: Any) -> None:
-        kill_tools()
-        kill_servers()  # the clean-up the exception unwinds through must not wait on them
-        raise DeadlineReached(seconds, _doing[-1] if _doing else None)
-
-    main = threading.main_thread().ident
-    timer = threading.Timer(seconds, lambda: signal.pthread_kill(main, signal.SIGALRM))
-    timer.daemon = True
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    deadline_at = time.monotonic() + seconds
-    timer.start()
+    for name in _SIGNALS:
+        signum = getattr(signal, name)
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            handler.old[signum] = signal.signal(signum, handler)
+    handler.old[signal.SIGALRM] = signal.signal(signal.SIGALRM, handler.alarm)
+    if main is not None:
+        ident = threading.main_thread().ident
+        main.interrupt_main = lambda: signal.pthread_kill(ident, signal.SIGALRM)  # type: ignore
     try:
         yield
     finally:
-        timer.cancel()
-        deadline_at = None
-        # a timer that fired just now must not kill llmrun with SIGALRM's default action
-        keep = old if old not in (signal.SIG_DFL, None) else signal.SIG_IGN
-        signal.signal(signal.SIGALRM, keep)
-
-
-def remaining() -> Optional[float]:
-    """Seconds left before --deadline, or None without one."""
-    if deadline_at is None:
-        return None
-    import time
-
-    return max(0.0, deadline_at - time.monotonic())
+        if main is not None:
+            main.interrupt_main = None
+        for signum, old in handler.old.items():
+            if signum == signal.SIGALRM and old in (signal.SIG_DFL, None):
+                old = signal.SIG_IGN  # an alarm sent just now must not kill llmrun
+            signal.signal(signum, old)
 
 
 def interrupted(exc: BaseException) -> Interrupted:
     """The error to report for an interrupt, naming the signal and what it stopped."""
     signum = getattr(exc, "signum", signal.SIGINT)
-    killed = getattr(exc, "killed", None)
-    if killed is None:  # a plain KeyboardInterrupt, raised outside our handler
-        killed = kill_tools()
+    killed = getattr(exc, "killed", None) or []
     doing = getattr(exc, "doing", None)
     try:
         name = signal.Signals(signum).name

@@ -158,10 +158,6 @@ def ask(prompt: tuple, json_: bool, **kwargs: Any) -> None:
     from llmrun.cli.ask import AskOptions
     from llmrun.cli.ask import ask as run_ask
 
-    if kwargs.get("replay_strict") and not kwargs.get("replay"):
-        raise click.UsageError("--replay-strict needs --replay FILE")
-    if kwargs.get("events") and json_:
-        raise click.UsageError("--events and --json cannot be used together")
     sys.exit(run_ask(AskOptions(prompt=prompt, json=json_, **kwargs)))
 
 
@@ -223,6 +219,7 @@ def config_show_command() -> None:
 def main(argv: Optional[List[str]] = None) -> None:
     """Entry point: click's usage errors become one `llmrun: error:` line and exit 2; output
     that cannot be written ends llmrun as a Unix filter would (llmrun/outstreams.py)."""
+    from llmrun.base.errors import CLOSED_PIPE, CONFIG
     from llmrun.output.streams import OutputClosed, OutputFailed, leave_quietly, prepare
 
     try:
@@ -230,32 +227,33 @@ def main(argv: Optional[List[str]] = None) -> None:
         _main(argv)
     except OutputClosed:
         leave_quietly()
-        sys.exit(141)
+        sys.exit(CLOSED_PIPE)
     except OutputFailed as exc:
         sys.stderr.write(f"llmrun: error: cannot write the output: {exc} (is the disk full, "
                          "or standard output closed?)\n")
         leave_quietly()
-        sys.exit(3)
+        sys.exit(CONFIG)
 
 
 def _main(argv: Optional[List[str]]) -> None:
+    from llmrun.base.errors import BUG, INTERRUPTED, OK, USAGE
     from llmrun.output.streams import OutputClosed, OutputFailed
 
     try:
         cli.main(args=argv, prog_name="llmrun", standalone_mode=False)
     except _NO_ARGS as exc:
         click.echo(exc.ctx.get_help(), err=True)
-        sys.exit(2)
+        sys.exit(USAGE)
     except click.UsageError as exc:
         click.echo(f"llmrun: error: {exc.format_message()}{_usage_hint(exc, argv)}", err=True)
-        sys.exit(2)
+        sys.exit(USAGE)
     except click.Abort:
         click.echo("llmrun: error: interrupted", err=True)
-        sys.exit(130)
+        sys.exit(INTERRUPTED)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except BrokenPipeError:
-        _quiet_broken_pipe()
+    except BrokenPipeError:  # a write that bypassed the guarded stream: the same quiet end
+        raise OutputClosed() from None
     except (OutputClosed, OutputFailed):
         raise  # main() says it, once
     except Exception as exc:  # a bug: one line, unless LLMRUN_DEBUG asks for the traceback
@@ -265,8 +263,8 @@ def _main(argv: Optional[List[str]]) -> None:
 
         click.echo(redact(f"llmrun: error: internal error: {type(exc).__name__}: {exc} "
                           "(set LLMRUN_DEBUG=1 for a traceback and report it)"), err=True)
-        sys.exit(1)
-    sys.exit(0)
+        sys.exit(BUG)
+    sys.exit(OK)
 
 
 def _usage_hint(exc: click.UsageError, argv: Optional[List[str]]) -> str:
@@ -282,13 +280,3 @@ def _usage_hint(exc: click.UsageError, argv: Optional[List[str]]) -> str:
                 f"llmrun ask -- {' '.join(w for w in words[1:] if not w.startswith('--'))}"
                 f"; see 'llmrun ask --help')")
     return hint
-
-
-def _quiet_broken_pipe() -> None:
-    """The reader of stdout went away (`| head`): leave quietly, as Unix tools do."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except OSError:
-        pass
-    sys.exit(141)

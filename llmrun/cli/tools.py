@@ -109,6 +109,7 @@ def check(files: Tuple[str, ...], paths: Tuple[str, ...], mcp: Tuple[str, ...]) 
 
     Every problem is printed with its file and line; any problem exits 3.
     """
+    from llmrun.base.errors import CONFIG
     from llmrun.tools.checks import check_paths
 
     report = check_paths(default_paths(files + paths, mcp))
@@ -125,15 +126,11 @@ def check(files: Tuple[str, ...], paths: Tuple[str, ...], mcp: Tuple[str, ...]) 
     for problem in report.problems:
         click.echo(f"llmrun: error: {problem}", err=True)
     if report.problems:
-        sys.exit(3)
+        sys.exit(CONFIG)
     tools, files = len(report.tools), report.files
     click.echo(f"ok: {tools} tool{'s' if tools != 1 else ''} in {files} "
                f"file{'s' if files != 1 else ''}"
                + (f" ({', '.join(t.name for t in report.tools)})" if tools else ""))
-
-
-#: `tools run`: the tool's result is an error result (1 stays reserved for llmrun's own bugs).
-TOOL_ERROR_EXIT = 7
 
 
 @tools.command(context_settings=CONTEXT)
@@ -150,17 +147,21 @@ def run(name: str, arguments: str, paths: Tuple[str, ...], mcp: Tuple[str, ...],
     Exits 7 when the result is an error result (the text the model would see is still
     printed on stdout).
     """
-    from llmrun.base.errors import ConfigError
+    from llmrun.base.context import RunContext
+    from llmrun.base.errors import TOOL_ERROR, ConfigError
+    from llmrun.base.signals import handling
+    from llmrun.tools.confirm import ask_terminal
     from llmrun.tools.runner import Toolbox
 
-    with _open(paths, mcp) as tools:
+    ctx = RunContext()
+    with ctx.running(), handling(ctx), _open(paths, mcp) as tools:
         loaded = {t.name: t for t in tools}
         if name not in loaded:
             raise ConfigError(f"no tool named '{name}' (loaded: {', '.join(loaded) or 'none'})")
-        result = Toolbox([loaded[name]], yes=yes).run_call(name, arguments)
+        result = Toolbox([loaded[name]], yes=yes, ask=ask_terminal).run_call(name, arguments)
     stdout = sys.stdout
     click.echo(result.content, file=stdout)
     if result.is_error:
         click.echo(f"llmrun: error: tool '{name}' returned an error result "
                    f"({result.duration:.2f} s)", err=True)
-        sys.exit(TOOL_ERROR_EXIT)
+        sys.exit(TOOL_ERROR)  # the result is an error result (1 means a bug)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
 from llmrun.base.errors import StreamError
-from llmrun.base.safetext import mend
+from llmrun.base.safetext import mend, too_deep
 from llmrun.base.secrets import StreamRedactor, redact, redact_value
 from llmrun.loop.usage import Usage
 
@@ -206,6 +206,11 @@ class StepAccumulator:
 
     _last_key: Any = None
 
+    def batch_done(self) -> None:
+        """The stream reader added the events of one network read and may wait for more."""
+        if self.on_batch is not None:
+            self.on_batch()
+
     # -- result -----------------------------------------------------------------------------
     @property
     def text(self) -> str:
@@ -260,7 +265,10 @@ def _clean_block(block: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _safe_value(value: Any) -> Any:
-    """Any other JSON value a detail carries: sent back as it came, unless it could not be."""
+    """Any other JSON value a detail carries: sent back as it came, unless it could not be
+    (too deep to redact and write, or not encodable)."""
+    if too_deep(value):
+        return None
     try:
         json.dumps(value, ensure_ascii=False).encode("utf-8")
     except (ValueError, RecursionError, UnicodeEncodeError, TypeError):

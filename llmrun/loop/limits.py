@@ -1,6 +1,6 @@
 """The limits a script sets on a run: steps, cost, tool calls. Each stops the run with exit 6
-and an `error.type` that says which (`--deadline` lives in llmrun.base.signals: it must be able to
-interrupt anything, like a signal)."""
+and an `error.type` that says which (`--deadline` lives in the run's context,
+llmrun.base.context: it must be able to interrupt anything, like a signal)."""
 
 from __future__ import annotations
 
@@ -36,9 +36,7 @@ class Limits:
             return
         cost = result.usage.cost
         if cost is None:
-            raise ConfigError(f"--max-cost cannot be enforced: {self.who} reported no cost and "
-                              f"the config file has no prices for model '{result.model}' (add "
-                              "prices: {MODEL: {prompt: …, completion: …}} to the provider)")
+            raise cannot_enforce(f"{self.who} reported no cost", result.model)
         if cost >= self.max_cost:
             raise LimitError(f"the run's cost ${cost:.6f} reached --max-cost "
                              f"${self.max_cost:g} after {_steps(result.steps)}; no further step "
@@ -54,6 +52,22 @@ class Limits:
                              f"{'s' if asked != 1 else ''} after {done}, past --max-tool-calls "
                              f"{self.max_tool_calls}; none of this step's calls was run",
                              "max_tool_calls")
+
+
+def limits_for(max_steps: int, max_cost: Optional[float], max_tool_calls: Optional[int],
+               provider: Any, model: str) -> Limits:
+    """The run's limits; a --max-cost that a preset known not to report cost cannot meet
+    (and no prices) is refused before any request."""
+    prices = provider.prices.get(model)
+    if max_cost is not None and not prices and not provider.dialect.reports_cost:
+        raise cannot_enforce(f"{provider.name} does not report cost", model)
+    return Limits(max_steps, max_cost, max_tool_calls, prices, provider.name)
+
+
+def cannot_enforce(why: str, model: str) -> ConfigError:
+    return ConfigError(f"--max-cost cannot be enforced: {why} and the config file has no "
+                       f"prices for model '{model}' (add prices: {{MODEL: {{prompt: …, "
+                       "completion: …}} to the provider in the config file)")
 
 
 def cut_tool_calls(step: Any) -> LimitError:

@@ -1,85 +1,42 @@
-"""The tool loop: ask, run the tools the model wants, feed results back, until it answers."""
+"""The tool loop: ask, run the tools the model wants, feed results back, until it answers.
+
+It knows nothing of terminals: everything it does is an event (base/events.py) handed to the
+run context's sink, and whatever it gathers goes into the RunResult it fills.
+"""
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
+from llmrun.base.context import RunContext
 from llmrun.base.errors import MaxStepsError
-from llmrun.base.signals import activity
 from llmrun.loop.accumulator import Step, StepAccumulator
 from llmrun.loop.conversation import RequestOptions, assistant_message, request_body, tool_message
 from llmrun.loop.limits import Limits, cut_tool_calls
-from llmrun.loop.usage import Usage
+from llmrun.loop.result import RunResult
 
 
-@dataclass
-class RunResult:
-    """Everything gathered so far; complete on success, partial when a run fails."""
-
-    provider: str
-    model: str
-    answer: str = ""
-    finish_reason: Optional[str] = None
-    steps: int = 0
-    tool_calls: List[Dict[str, Any]] = field(default_factory=list)
-    reasoning: List[str] = field(default_factory=list)
-    usage: Usage = field(default_factory=Usage)
-    requested_model: str = ""
-    started: float = field(default_factory=time.monotonic)
-    structured: Any = None  # the StructuredAnswer of a --schema run: `data` in the output
-
-    def add_step(self, step: Step) -> None:
-        self.steps += 1
-        self.model = step.model or self.requested_model or self.model
-        self.finish_reason = step.finish_reason
-        if step.reasoning:
-            self.reasoning.append(step.reasoning)
-        if step.usage is not None:
-            self.usage = self.usage + step.usage
-
-    def add_tool_call(self, call: Any, result: Any) -> None:
-        """The call as the output shows it: arguments parsed when they are sane JSON, else
-        the string as streamed (too deep to write back out is not sane)."""
-        from llmrun.base.safetext import too_deep
-
-        try:
-            arguments = json.loads(call.arguments) if call.arguments.strip() else {}
-        except (ValueError, RecursionError):
-            arguments = call.arguments
-        if too_deep(arguments):
-            arguments = call.arguments
-        self.tool_calls.append({"id": call.id, "name": call.name, "arguments": arguments,
-                                "result": result.content, "is_error": result.is_error,
-                                "duration_s": round(result.duration, 3)})
-
-    @property
-    def tool_errors(self) -> int:
-        return sum(1 for c in self.tool_calls if c["is_error"])
-
-    @property
-    def duration(self) -> float:
-        return time.monotonic() - self.started
-
-
-def run(result: RunResult, client: Any, toolbox: Any, renderer: Any, opts: RequestOptions,
+def run(ctx: RunContext, result: RunResult, client: Any, toolbox: Any, opts: RequestOptions,
         messages: List[Dict[str, Any]], limits: Limits, structured: Any = None) -> RunResult:
     """Run the conversation to its answer, filling `result` as it goes."""
     tools = toolbox.schemas()
-    result.structured = structured
+    result.messages = messages
+    result.has_schema = structured is not None
     for number in range(1, limits.max_steps + 1):
+        ctx.check()
         limits.before_step(result)
         body = request_body(client.provider.dialect, opts, messages, tools)
         if structured is not None:
             structured.shape(body, bool(tools))
-        step = _one_step(result, client, renderer, body, limits)
+        step = _one_step(ctx, result, client, body, limits)
         answer = _final_text(step, structured)
         if answer is not None:
             fix = _check(structured, step, answer)
             if fix is None:
                 result.answer = answer
+                result.data = structured.data if structured is not None else None
+                messages.append({"role": "assistant", "content": answer})
                 return result
             messages.extend(fix)
             continue
@@ -92,17 +49,21 @@ def run(result: RunResult, client: Any, toolbox: Any, renderer: Any, opts: Reque
             structured.force = True
             continue
         limits.before_tools(result, step)
-        _run_tools(result, toolbox, renderer, step, messages)
+        _run_tools(ctx, result, toolbox, step, messages)
     steps = f"{limits.max_steps} step{'s' if limits.max_steps != 1 else ''}"
     raise MaxStepsError(f"the model still asked for tools after {steps}; its last calls were "
                         "not run (raise --max-steps)")
 
 
-def _one_step(result: RunResult, client: Any, renderer: Any, body: Dict[str, Any],
+def _one_step(ctx: RunContext, result: RunResult, client: Any, body: Dict[str, Any],
               limits: Limits) -> Step:
-    acc = StepAccumulator(on_text=renderer.text, on_reasoning=renderer.reasoning,
-                          on_batch=renderer.flush)
-    renderer.waiting()
+    number = result.steps + 1
+    emit = ctx.emit
+    acc = StepAccumulator(
+        on_text=lambda text: emit({"type": "text", "step": number, "text": text}),
+        on_reasoning=lambda text: emit({"type": "reasoning", "step": number, "text": text}),
+        on_batch=ctx.flush)
+    started = time.monotonic()
     try:
         client.complete(body, acc)
     finally:
@@ -110,8 +71,22 @@ def _one_step(result: RunResult, client: Any, renderer: Any, body: Dict[str, Any
     step = acc.finish()
     limits.price(step.usage)
     result.add_step(step)
-    renderer.step_done(step, result)
+    emit(step_event(number, step, result, body, time.monotonic() - started))
     return step
+
+
+def step_event(number: int, step: Step, result: RunResult, body: Dict[str, Any],
+               duration: float) -> Dict[str, Any]:
+    """The `step` event; its private keys carry the whole step for the run log."""
+    return {"type": "step", "step": number, "finish_reason": step.finish_reason,
+            "model": step.model or result.model,
+            "usage": step.usage.as_dict() if step.usage is not None else None,
+            "_text": step.text, "_reasoning": step.reasoning or None,
+            "_reasoning_details": step.reasoning_details or None,
+            "_tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments}
+                            for c in step.tool_calls],
+            "_refusal": step.refusal or None,
+            "_duration_s": round(duration, 3), "_request": body}
 
 
 def _final_text(step: Step, structured: Any) -> Optional[str]:
@@ -137,11 +112,26 @@ def _check(structured: Any, step: Step, answer: str) -> Optional[List[Dict[str, 
     return structured.repair(step, answer, problem)
 
 
-def _run_tools(result: RunResult, toolbox: Any, renderer: Any, step: Step,
+def _run_tools(ctx: RunContext, result: RunResult, toolbox: Any, step: Step,
                messages: List[Dict[str, Any]]) -> None:
+    from llmrun.base.safetext import shown_arguments
+
     messages.append(assistant_message(step))
-    with activity("running tool " + ", ".join(c.name for c in step.tool_calls)):
-        results = toolbox.run_calls(step.tool_calls, renderer.tool_start, renderer.tool_done)
+    number = result.steps
+    emit = ctx.emit
+
+    def started(call: Any) -> None:
+        emit({"type": "tool_call", "step": number, "id": call.id, "name": call.name,
+              "arguments": shown_arguments(call.arguments), "_raw": call.arguments,
+              "_calls_in_step": len(step.tool_calls)})
+
+    def done(call: Any, outcome: Any) -> None:
+        emit({"type": "tool_result", "step": number, "id": call.id, "name": call.name,
+              "result": outcome.content, "is_error": outcome.is_error,
+              "duration_s": round(outcome.duration, 3)})
+
+    with ctx.activity("running tool " + ", ".join(c.name for c in step.tool_calls)):
+        results = toolbox.run_calls(step.tool_calls, started, done)
     for call, outcome in zip(step.tool_calls, results):
         messages.append(tool_message(call.id, outcome.content))
         result.add_tool_call(call, outcome)

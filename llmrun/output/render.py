@@ -1,8 +1,10 @@
 """Everything llmrun writes: the answer on stdout, progress, usage and errors on stderr.
 
-At a terminal, stderr also gets a spinner, dim tool lines and colour; in a pipe or a cron
-job it gets plain lines only. Tool callbacks may come from worker threads: every write goes
-through one lock, and the spinner's line is erased before anything else is written.
+The plain and `--json` renderer is a consumer of the run's events (base/events.py): the tool
+loop does not know it exists. At a terminal, stderr also gets a spinner, dim tool lines and
+colour; in a pipe or a cron job it gets plain lines only. Events may come from other threads
+(an MCP server's lines): every write goes through one lock, and the spinner's line is erased
+before anything else is written.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, List, Optional, TextIO
 
-from llmrun.base.errors import LlmrunError
+from llmrun.base.events import Consumer, public
 from llmrun.base.safetext import mend, one_line, printable
 from llmrun.output.style import PLAIN, Style, is_terminal, wants_colour
 
@@ -23,7 +25,7 @@ def _fmt_cost(cost: float) -> str:
     return f"${cost:.6f}".rstrip("0").rstrip(".") if cost else "$0"
 
 
-class Renderer:
+class Renderer(Consumer):
     """One run's output. stdout gets the answer (or one JSON object) and nothing else."""
 
     def __init__(self, *, stream: bool, json_mode: bool, quiet: bool, verbose: bool,
@@ -48,6 +50,7 @@ class Renderer:
         self._lock = threading.RLock()
         self._running: List[str] = []  # tools running now, in start order
         self._calls_in_step = 0
+        self._results_due = 0  # tool results of this step still to come
         self._receiving = False  # text is arriving but not shown (stdout is not streamed)
         self._steps = 0
         terminal = is_terminal(self.err) if terminal is None else terminal
@@ -60,9 +63,38 @@ class Renderer:
             self._spinner = Spinner(self.err, self._lock,
                                     lambda text: self.style.paint(text, "cyan"))
 
+    # -- the events -------------------------------------------------------------------------
+    def event(self, event: Dict[str, Any]) -> None:
+        kind = event["type"]
+        if kind == "text":
+            self.text(event["text"])
+        elif kind == "reasoning":
+            self.reasoning(event["text"])
+        elif kind == "tool_call":
+            self.tool_start(event)
+        elif kind == "tool_result":
+            self.tool_done(event)
+        elif kind == "step":
+            self.step_done(event)
+        elif kind == "start":
+            self.start(event)
+        elif kind == "retry":
+            self.retry(event["attempt"], event["wait_s"], event["reason"])
+        elif kind == "warning":
+            self.warn(event["message"])
+        elif kind == "note":
+            if event.get("_server_line"):
+                if self.verbose:
+                    self.server_line(event["message"])
+            else:
+                self.note(event["message"])
+        elif kind == "result":
+            self.finish(event)
+
     # -- during the run ---------------------------------------------------------------------
-    def start(self, provider: str, model: str, tools: List[str]) -> None:
-        """The run is set up (provider, model and tools known): nothing to show here."""
+    def start(self, event: Dict[str, Any]) -> None:
+        """The run is set up (provider, model and tools known): the first request goes."""
+        self.waiting()
 
     def retry(self, attempt: int, wait_s: float, reason: str) -> None:
         """A request is tried again after `wait_s` seconds."""
@@ -135,45 +167,54 @@ class Renderer:
             self.err.flush()
             self._reasoning_open = not delta.endswith("\n")
 
-    def step_done(self, step: Any, result: Any) -> None:
+    def step_done(self, step: Dict[str, Any]) -> None:
+        calls = step.get("_tool_calls") or []
         with self._lock:
             self._spin(None)
             self._end_reasoning()
-            self._steps = result.steps
-            self._calls_in_step = len(step.tool_calls)
+            self._steps = step["step"]
+            self._calls_in_step = self._results_due = len(calls)
             # end the answer's line before anything else is written below it: tool lines,
             # or the -v step note (stdout and stderr share a terminal line)
-            if self.stream and self._line_open and (step.tool_calls or self.verbose):
+            if self.stream and self._line_open and (calls or self.verbose):
                 self.out.write("\n")
                 self.out.flush()
                 self._line_open = False
-            if self.verbose and step.usage is not None:
-                u = step.usage
-                self._note(f"step {result.steps}: {u.prompt_tokens} prompt + "
-                           f"{u.completion_tokens} completion tokens, "
-                           f"finish: {step.finish_reason}", "dim")
+            usage = step.get("usage")
+            if self.verbose and usage is not None:
+                self._note(f"step {step['step']}: {usage['prompt_tokens']} prompt + "
+                           f"{usage['completion_tokens']} completion tokens, "
+                           f"finish: {step['finish_reason']}", "dim")
 
-    def tool_start(self, call: Any) -> None:
-        """A tool begins (maybe on a worker thread): one dim line, then spin while it runs."""
+    def tool_start(self, call: Dict[str, Any]) -> None:
+        """A tool begins: one dim line, then spin while it runs."""
         with self._lock:
-            self._running.append(call.name)
+            self._running.append(call["name"])
             if self.progress:
-                self._note(self._fit(f"→ {call.name} {one_line(call.arguments)}"), "dim")
+                raw = call.get("_raw", "")
+                self._note(self._fit(f"→ {call['name']} {one_line(raw)}"), "dim")
             self._spin("running " + ", ".join(self._running))
 
-    def tool_done(self, call: Any, result: Any) -> None:
+    def tool_done(self, done: Dict[str, Any]) -> None:
+        name = done["name"]
         with self._lock:
-            if call.name in self._running:
-                self._running.remove(call.name)
+            if name in self._running:
+                self._running.remove(name)
             if self.progress:
-                lines = result.content.splitlines()
+                lines = done["result"].splitlines()
                 first = one_line(lines[0]) if lines else ""
                 more = " …" if len(lines) > 1 else ""
-                mark = "✗" if result.is_error else "←"
-                who = f"{call.name}: " if self._calls_in_step > 1 else ""
-                line = self._fit(f"{mark} {who}{first}{more}", f" ({result.duration:.2f} s)")
-                self._note(line, "red" if result.is_error else "dim")
-            self._spin("running " + ", ".join(self._running) if self._running else None)
+                mark = "✗" if done["is_error"] else "←"
+                who = f"{name}: " if self._calls_in_step > 1 else ""
+                line = self._fit(f"{mark} {who}{first}{more}", f" ({done['duration_s']:.2f} s)")
+                self._note(line, "red" if done["is_error"] else "dim")
+            self._results_due -= 1
+            if self._running:
+                self._spin("running " + ", ".join(self._running))
+            elif self._results_due <= 0:
+                self.waiting()  # every result is in: the next request goes
+            else:
+                self._spin(None)
 
     @contextmanager
     def paused(self) -> Iterator[None]:
@@ -198,33 +239,35 @@ class Renderer:
         return held
 
     # -- at the end -------------------------------------------------------------------------
-    def finish(self, result: Any, error: Optional[LlmrunError] = None) -> None:
+    def finish(self, result: Dict[str, Any]) -> None:
+        """The `result` event: the answer (or the JSON object), the usage line, the error."""
+        error = result.get("error")
+        answered = result.get("_answered", error is None)
         with self._lock:
             self._spin(None)
             self._end_reasoning()
-            answered = error is None or error.keeps_answer
             if self.json_mode:
-                self.write_result(result, error)
+                self.write_result(result)
             elif self.stream:
                 if self._line_open:
                     self.out.write("\n")
                     self._line_open = False
             elif answered:
-                answer = printable(result.answer) if self.escape_out else result.answer
+                answer = printable(result["answer"]) if self.escape_out else result["answer"]
                 self.out.write(answer + "\n")
             self.out.flush()
-            if result is not None and not self.quiet and (result.steps or error is None):
+            if not self.quiet and (result["steps"] or error is None):
                 self._note(usage_line(result), "green" if error is None else "yellow")
-            if answered and result.finish_reason == "length" and not self.quiet:
+            if answered and result["finish_reason"] == "length" and not self.quiet:
                 self._note("llmrun: the answer was cut by the output token limit "
                            "(finish_reason: length); raise --max-tokens for all of it", "yellow")
             if error is not None:
-                self.error(error.message)
+                self.error(error["message"])
         self.close()
 
-    def write_result(self, result: Any, error: Optional[LlmrunError]) -> None:
+    def write_result(self, result: Dict[str, Any]) -> None:
         """--json: the one object, at the end."""
-        self.out.write(mend(json.dumps(json_object(result, error), ensure_ascii=False)) + "\n")
+        self.out.write(mend(json.dumps(json_object(result), ensure_ascii=False)) + "\n")
 
     def error(self, message: str) -> None:
         with self._lock:
@@ -269,37 +312,24 @@ class Renderer:
         return line + tail
 
 
-def usage_line(result: Any) -> str:
-    u = result.usage
-    calls = len(result.tool_calls)
-    parts = [f"{result.steps} step{'s' if result.steps != 1 else ''}",
+def usage_line(result: Dict[str, Any]) -> str:
+    """The usage line of a `result` event."""
+    u = result["usage"]
+    calls, steps = len(result["tool_calls"]), result["steps"]
+    parts = [f"{steps} step{'s' if steps != 1 else ''}",
              f"{calls} tool call{'s' if calls != 1 else ''}",
-             f"{u.prompt_tokens} prompt + {u.completion_tokens} completion tokens "
-             f"({u.reasoning_tokens} reasoning, {u.cached_tokens} cached"
-             + (f", {u.cache_write_tokens} written to cache" if u.cache_write_tokens else "")
-             + ")"]
-    if u.cost is not None:
-        parts.append(_fmt_cost(u.cost))
-    parts.append(f"{result.duration:.2f} s")
+             f"{u['prompt_tokens']} prompt + {u['completion_tokens']} completion tokens "
+             f"({u['reasoning_tokens']} reasoning, {u['cached_tokens']} cached"
+             + (f", {u['cache_write_tokens']} written to cache" if u['cache_write_tokens']
+                else "") + ")"]
+    if u["cost"] is not None:
+        parts.append(_fmt_cost(u["cost"]))
+    parts.append(f"{result['duration_s']:.2f} s")
     return "llmrun: " + " · ".join(parts)
 
 
-def json_object(result: Any, error: Optional[LlmrunError] = None) -> Dict[str, Any]:
-    obj: Dict[str, Any] = {
-        "answer": result.answer,
-        "model": result.model,
-        "provider": result.provider,
-        "finish_reason": result.finish_reason,
-        "steps": result.steps,
-        "tool_calls": result.tool_calls,
-        "reasoning": "".join(result.reasoning) or None,
-        "usage": result.usage.as_dict(),
-        "duration_s": round(result.duration, 3),
-    }
-    structured = getattr(result, "structured", None)
-    if structured is not None:
-        obj["data"] = structured.data
-    if error is not None:
-        obj["error"] = {"type": error.kind, "message": error.message,
-                        "exit_code": error.exit_code}
+def json_object(result: Dict[str, Any]) -> Dict[str, Any]:
+    """The --json object of a `result` event: its public keys but `type`."""
+    obj = public(result)
+    obj.pop("type", None)
     return obj

@@ -229,7 +229,7 @@ def _parse_provider(entry: Any, fail: Callable[[Optional[str], str], ConfigError
     if schema_mode not in (None, "response_format", "tool"):
         raise fail("schema_mode", f"provider '{name}': schema_mode must be response_format or "
                                   "tool")
-    from llmrun.tools.childenv import hide_names
+    from llmrun.base.secrets import hide_names
 
     hide_names([key_env])  # whatever it is called, no tool sees this provider's key
     return Provider(name, base_url.rstrip("/"), key_env,

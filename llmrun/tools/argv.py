@@ -8,7 +8,8 @@ import re
 from typing import Any, Dict, List, Optional
 
 
-def _as_text(value: Any) -> str:
+def arg_text(value: Any) -> str:
+    """An argument as one string: a string as is, anything else as JSON."""
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
@@ -29,10 +30,10 @@ def substitute(argv: List[str], args: Dict[str, Any],
 
     def value(key: str) -> Optional[str]:
         if key in args:
-            return _as_text(args[key])
+            return arg_text(args[key])
         spec = (declared or {}).get(key)
         if isinstance(spec, dict) and "default" in spec:
-            return _as_text(spec["default"])
+            return arg_text(spec["default"])
         return None
 
     out: List[str] = []

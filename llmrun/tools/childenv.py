@@ -10,24 +10,16 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Dict, Iterable, Mapping, Optional, Set
+from typing import Dict, Iterable, Mapping, Optional
+
+from llmrun.base.secrets import SECRET_NAMES
 
 #: A variable whose name contains one of these (any case) is a secret.
 SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL")
 
-#: Names that are secrets whatever they are called: llmrun's own key, and the key variables
-#: of presets and of the config file's providers (registered by the settings layer).
-_SECRET_NAMES: Set[str] = {"LLMRUN_API_KEY"}
-
-
-def hide_names(names: Iterable[Optional[str]]) -> None:
-    """Treat these variable names as secrets too (say, a provider's `api_key_env`)."""
-    _SECRET_NAMES.update(n for n in names if n)
-
-
 def is_secret(name: str) -> bool:
     """True for a variable a tool must not see unless its file asks for it."""
-    if name in _SECRET_NAMES:
+    if name in SECRET_NAMES:
         return True
     upper = name.upper()
     return any(word in upper for word in SECRET_WORDS)

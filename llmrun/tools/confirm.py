@@ -51,7 +51,7 @@ def ask_terminal(tool: Any, args: Dict[str, Any]) -> Optional[bool]:
         fd = os.open(TTY, os.O_RDWR | os.O_NOCTTY)
     except OSError:
         return None
-    from llmrun.base.signals import activity
+    from llmrun.base.context import activity
 
     with open(fd, "r+b", buffering=0) as tty, \
             activity(f"asking whether to run tool '{tool.name}' (nothing ran)"):

@@ -17,8 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
-from llmrun.base.signals import running_lock as _running_lock
-from llmrun.base.signals import running_tools as _running
+from llmrun.base.context import current
 
 READ_SIZE = 64 * 1024
 STDERR_TAIL = 4096
@@ -44,8 +43,8 @@ def run_process(argv: List[str], env: Dict[str, str], timeout: float, cap: int,
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                             start_new_session=True)
-    with _running_lock:
-        _running.add(proc)
+    ctx = current()  # the run's: its deadline, cancel or signal kills this group
+    ctx.add_process(proc)
     try:
         if stdin is not None:  # a thread: a child that never reads must not block us
             threading.Thread(target=_feed, args=(proc, stdin), daemon=True).start()
@@ -57,8 +56,7 @@ def run_process(argv: List[str], env: Dict[str, str], timeout: float, cap: int,
         for pipe in (proc.stdout, proc.stderr):  # stdin is closed by its feeder
             if pipe is not None and not pipe.closed:
                 pipe.close()
-        with _running_lock:
-            _running.discard(proc)
+        ctx.discard_process(proc)
 
 
 def _feed(proc: subprocess.Popen, data: bytes) -> None:
@@ -158,11 +156,3 @@ def stop_group(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL cannot be ignored
         pass
 
-
-def stop_all() -> int:
-    """Kill every tool process still running (Ctrl-C, SIGTERM); returns how many."""
-    with _running_lock:
-        procs = list(_running)
-    for proc in procs:
-        stop_group(proc)
-    return len(procs)

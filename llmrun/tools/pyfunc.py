@@ -55,8 +55,9 @@ def as_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def command(root: str) -> List[str]:
-    """The argv that starts one worker."""
+def command() -> List[str]:
+    """The argv that starts one worker (ROOT: the folder that holds the llmrun package)."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     return [sys.executable, "-c", WORKER, root]
 
 

@@ -8,7 +8,6 @@ them stops the run. The calls of one step run concurrently; results come back in
 from __future__ import annotations
 
 import json
-import os
 import queue
 import signal
 import threading
@@ -16,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-from llmrun.tools.argv import _as_text, substitute
+from llmrun.tools.argv import arg_text, substitute
 from llmrun.tools.spec import Tool
 
 STDERR_SHOWN = 2000  # characters of stderr's tail shown to the model on failure
@@ -45,7 +44,7 @@ def tool_env(args: Dict[str, Any], tool: Optional[Tool] = None) -> Dict[str, str
     declared = (tool.parameters.get("properties") or {}) if tool is not None else args
     for key, value in args.items():
         if key in declared:  # an undeclared name must not set any variable it likes
-            extra[env_name(key)] = _as_text(value)
+            extra[env_name(key)] = arg_text(value)
     if tool is not None:
         extra["LLMRUN_TOOL_NAME"] = tool.name
         extra["LLMRUN_TOOL_DIR"] = tool.folder
@@ -126,13 +125,12 @@ def run_python(tool: Tool, args: Dict[str, Any]) -> ToolResult:
     from llmrun.tools.childenv import child_env
     from llmrun.tools.process import run_process
 
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(pyfunc.__file__))))
     env = child_env(tool.pass_env, {"LLMRUN_TOOL_NAME": tool.name,
                                     "LLMRUN_TOOL_DIR": tool.folder})
     try:
         data = pyfunc.request(tool.target, tool.folder, args,  # type: ignore[arg-type]
                               tool.max_output)
-        out = run_process(pyfunc.command(root), env, tool.timeout,
+        out = run_process(pyfunc.command(), env, tool.timeout,
                           6 * tool.max_output + 65536, stdin=data)
     except (OSError, ValueError) as exc:
         raise ToolError(f"could not start the Python worker: {exc}")
@@ -223,9 +221,9 @@ class Toolbox:
     def _confirm(self, tool: Tool, args: Dict[str, Any]) -> Optional[ToolResult]:
         if not tool.confirm or self.yes or tool.name in self.approved:
             return None
-        from llmrun.tools.confirm import ask_terminal, refusal
+        from llmrun.tools.confirm import refusal
 
-        answer = (self.ask or ask_terminal)(tool, args)
+        answer = self.ask(tool, args) if self.ask is not None else None  # None: no terminal
         return None if answer else ToolResult(refusal(tool, answer), True)
 
     def run_call(self, name: str, arguments: str) -> ToolResult:
@@ -239,8 +237,9 @@ class Toolbox:
                   ) -> List[ToolResult]:
         """Run one step's calls concurrently, at most `parallel` at a time; results in call
         order. Callbacks run in the calling thread: on_done in the order calls finish."""
-        from llmrun.tools.process import stop_all
+        from llmrun.base.context import current
 
+        ctx = current()
         done: "queue.Queue[Tuple[int, ToolResult]]" = queue.Queue()
         todo: "queue.Queue[Tuple[int, Job]]" = queue.Queue()
         results: List[Optional[ToolResult]] = [None] * len(calls)
@@ -255,16 +254,17 @@ class Toolbox:
                 else:
                     todo.put((i, job))
             for n in range(min(self.parallel, todo.qsize())):
-                threading.Thread(target=_worker, args=(todo, done), daemon=True,
+                threading.Thread(target=_worker, args=(ctx, todo, done), daemon=True,
                                  name=f"llmrun-tool-{n}").start()
             for _ in calls:
-                i, result = _next_result(done)
+                i, result = _next_result(ctx, done)
                 results[i] = result = self.redact(result)
                 if on_done:
                     on_done(calls[i], result)
-        except BaseException:  # Ctrl-C, SIGTERM: no tool outlives llmrun
+        except BaseException:  # Ctrl-C, SIGTERM, a deadline: no tool of this run outlives it
             _drain(todo)
-            stop_all()
+            ctx.kill_processes()
+            ctx.reap()
             raise
         return [r for r in results if r is not None]
 
@@ -283,20 +283,29 @@ def _drain(todo: "queue.Queue[Tuple[int, Job]]") -> None:
             return
 
 
-def _next_result(done: "queue.Queue[Tuple[int, ToolResult]]") -> Tuple[int, ToolResult]:
+def _next_result(ctx: Any, done: "queue.Queue[Tuple[int, ToolResult]]"
+                 ) -> Tuple[int, ToolResult]:
     """Wait for the next finished call, waking now and then: Python runs signal handlers
     only in the main thread, and a Ctrl-C the kernel hands to a tool thread would not wake
-    a main thread blocked on a lock for good."""
+    a main thread blocked on a lock for good; a stopped run leaves at once."""
     while True:
         try:
             return done.get(timeout=0.1)
         except queue.Empty:
-            continue
+            ctx.check()
 
 
-def _worker(todo: "queue.Queue[Tuple[int, Job]]",
+def _worker(ctx: Any, todo: "queue.Queue[Tuple[int, Job]]",
             done: "queue.Queue[Tuple[int, ToolResult]]") -> None:
-    """Run queued calls one after another until none is left."""
+    """Run queued calls one after another until none is left, in the run's context."""
+    from llmrun.base.context import activate
+
+    with activate(ctx):
+        _work(todo, done)
+
+
+def _work(todo: "queue.Queue[Tuple[int, Job]]",
+          done: "queue.Queue[Tuple[int, ToolResult]]") -> None:
     while True:
         try:
             i, job = todo.get_nowait()

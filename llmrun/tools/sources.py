@@ -27,18 +27,19 @@ def mcp_names(given: Sequence[str], cfg: Any) -> List[str]:
 @contextmanager
 def open_tools(paths: Sequence[str], only: Sequence[str], mcp: Sequence[str], cfg: Any,
                show: Optional[Callable[[str], None]] = None, source: str = "",
-               warn: Optional[Callable[[str], None]] = None) -> Iterator[List[Any]]:
-    """The tools of `paths` and of the MCP servers `mcp` names, while the servers run."""
+               warn: Optional[Callable[[str], None]] = None,
+               started: Optional[List[Any]] = None) -> Iterator[List[Any]]:
+    """The tools of `paths` and of the MCP servers `mcp` names, while the servers run.
+
+    `started`: servers already running for several runs (a Session's), used and left running;
+    otherwise the servers are started here and stopped after."""
     from llmrun.tools.spec import load_tools, unique_names
 
     tools = load_tools(paths, source=source, warn=warn) if paths else []
-    servers: List[Any] = []
-    if mcp:
-        from llmrun.tools.mcp.source import start_all, stop_all
-        from llmrun.tools.mcp.spec import parse_server, resolve
-
-        servers = start_all(resolve(list(mcp), _Configured(cfg.mcp_servers, parse_server)),
-                            show)
+    servers: List[Any] = list(started or [])
+    own = started is None and bool(mcp)
+    if own:
+        servers = start_servers(mcp, cfg, show)
     try:
         for server in servers:
             tools.extend(server.tools())
@@ -51,8 +52,19 @@ def open_tools(paths: Sequence[str], only: Sequence[str], mcp: Sequence[str], cf
             tools = [named[n] for n in dict.fromkeys(only)]
         yield tools
     finally:
-        if servers:
+        if own:
+            from llmrun.tools.mcp.source import stop_all
+
             stop_all(servers)
+
+
+def start_servers(mcp: Sequence[str], cfg: Any, show: Optional[Callable[[str], None]] = None
+                  ) -> List[Any]:
+    """Start the MCP servers `mcp` names (files or the config's names), in parallel."""
+    from llmrun.tools.mcp.source import start_all
+    from llmrun.tools.mcp.spec import parse_server, resolve
+
+    return start_all(resolve(list(mcp), _Configured(cfg.mcp_servers, parse_server)), show)
 
 
 class _Configured(Mapping):

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Dict, Optional, Protocol
 
 from llmrun.base.errors import StreamError
 from llmrun.base.sse import SSEReader
-from llmrun.loop.accumulator import StepAccumulator
 from llmrun.wire.chunked import body_reader
 from llmrun.wire.chunked import loads as fast_loads
 
 READ_SIZE = 65536
 Read = Callable[[int], bytes]
+
+
+class StepAccumulator(Protocol):  # what llmrun.loop.accumulator.StepAccumulator offers
+    finish_reason: Optional[str]
+    has_tool_calls: bool
+
+    def add(self, chunk: Dict[str, Any]) -> None: ...
+
+    def batch_done(self) -> None: ...
 CUT = "the stream was cut before the step finished (no finish_reason or [DONE]); try again"
 
 
@@ -32,8 +40,7 @@ def read_response(resp: Any, acc: StepAccumulator, timeout: Optional[float] = No
             consume_sse(_reader(resp, timeout), acc, timeout)
     finally:
         resp.close()
-        if getattr(acc, "on_batch", None) is not None:
-            acc.on_batch()  # whatever the last read brought, even on [DONE] or an error
+        acc.batch_done()  # whatever the last read brought, even on [DONE] or an error
 
 
 def consume_sse(read: Read, acc: StepAccumulator, timeout: Optional[float] = None) -> None:
@@ -45,7 +52,7 @@ def consume_sse(read: Read, acc: StepAccumulator, timeout: Optional[float] = Non
     feed = reader.feed
     loads = fast_loads
     add = acc.add
-    batch_done = getattr(acc, "on_batch", None)
+    batch_done = acc.batch_done
     clock = time.monotonic
     last_event = clock()
     while True:
@@ -73,7 +80,7 @@ def consume_sse(read: Read, acc: StepAccumulator, timeout: Optional[float] = Non
             if "error" in chunk and chunk["error"]:
                 raise StreamError("the stream reported an error: " + _stream_error(chunk))
             add(chunk)
-        if batch_done is not None and events:
+        if events:
             batch_done()  # before the next read may block: every delta is out by then
         if not data:
             break

@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util.retry import Retry
 
 from llmrun import __version__
@@ -54,18 +56,23 @@ def asked_wait(value: Optional[str]) -> Optional[float]:
     return max(0.0, seconds) if seconds == seconds and seconds != float("inf") else None
 
 
+def too_long_a_wait(asked: Optional[float]) -> str:
+    """Why llmrun does not wait `asked` seconds for a retry ("" when it does)."""
+    if asked is None:
+        return ""
+    if asked > MAX_RETRY_AFTER:
+        return f"more than the {MAX_RETRY_AFTER:g} s llmrun waits"
+    from llmrun.base.context import current
+
+    left = current().remaining()
+    return f"past --deadline ({left:.0f} s left)" if left is not None and asked > left else ""
+
+
 class CappedRetry(Retry):
     """urllib3's Retry: exponential backoff with jitter from the first retry on, and a
     server's Retry-After (seconds or HTTP date) honoured for 429/503 up to a cap."""
 
     RETRY_AFTER_STATUS_CODES = frozenset({429, 503})
-
-    on_retry: Any = None  # (attempt, wait_s, reason): a `retry` event per retry
-
-    def new(self, **kw: Any) -> "CappedRetry":
-        retry = super().new(**kw)
-        retry.on_retry = self.on_retry
-        return retry
 
     def increment(self, method: Any = None, url: Any = None, response: Any = None,
                   error: Any = None, _pool: Any = None, _stacktrace: Any = None) -> Retry:
@@ -77,25 +84,34 @@ class CappedRetry(Retry):
         if response is not None and (self._waits_too_long(response) or _bad_request(response)):
             raise MaxRetryError(_pool, url, "not worth retrying")
         retry = super().increment(method, url, response, error, _pool, _stacktrace)
-        if self.on_retry is not None:
-            wait = retry.get_backoff_time()
-            if response is not None and response.status in self.RETRY_AFTER_STATUS_CODES:
-                wait = retry.get_retry_after(response) or wait
-            why = f"HTTP {response.status}" if response is not None else \
-                f"connection failed ({type(error).__name__})"
-            self.on_retry(len(retry.history), min(wait, MAX_RETRY_AFTER), why)
+        from llmrun.base.context import current
+
+        wait = retry.get_backoff_time()
+        if response is not None and response.status in self.RETRY_AFTER_STATUS_CODES:
+            wait = retry.get_retry_after(response) or wait
+        why = f"HTTP {response.status}" if response is not None else \
+            f"connection failed ({type(error).__name__})"
+        current().emit({"type": "retry", "attempt": len(retry.history),
+                        "wait_s": round(min(wait, MAX_RETRY_AFTER), 3), "reason": why})
         return retry
 
-    def _waits_too_long(self, response: Any) -> bool:
-        from llmrun.base.signals import remaining
+    def sleep(self, response: Any = None) -> None:
+        """The wait before a retry, cut short when the run is stopped (a deadline, a cancel)."""
+        from llmrun.base.context import current
 
-        if response.status not in self.RETRY_AFTER_STATUS_CODES:
-            return False
-        asked = asked_wait(response.headers.get("Retry-After"))
-        if asked is None:
-            return False
-        left = remaining()
-        return asked > MAX_RETRY_AFTER or (left is not None and asked > left)
+        ctx = current()
+        wait = 0.0
+        if self.respect_retry_after_header and response is not None:
+            wait = self.get_retry_after(response) or 0.0
+            if wait and ctx.gate is not None:  # the provider asked everyone to wait
+                ctx.gate.pause(wait)
+        ctx.sleep(wait or self.get_backoff_time())
+        if ctx.gate is not None:
+            ctx.gate.wait()
+
+    def _waits_too_long(self, response: Any) -> bool:
+        return response.status in self.RETRY_AFTER_STATUS_CODES and \
+            bool(too_long_a_wait(asked_wait(response.headers.get("Retry-After"))))
 
     def parse_retry_after(self, retry_after: str) -> float:
         """Seconds (fractions too) or an HTTP date, capped; a garbled value is no wait
@@ -152,26 +168,59 @@ def backoff_base() -> float:
     return value
 
 
-def make_retry(retries: int, backoff: Optional[float] = None, on_retry: Any = None) -> Retry:
+def make_retry(retries: int, backoff: Optional[float] = None) -> Retry:
     """Retry connection errors and 429/5xx answers: only before a body byte was read (the
     body is read outside urllib3's urlopen, so a broken stream is never retried)."""
     base = backoff_base() if backoff is None else backoff
     retry = CappedRetry(total=retries, connect=retries, read=retries, status=retries, other=0,
-                       backoff_factor=base, backoff_jitter=base / 2,
-                       backoff_max=max(BACKOFF_MAX, base), retry_after_max=MAX_RETRY_AFTER,
-                       status_forcelist=RETRY_STATUSES, allowed_methods=None,
+                        backoff_factor=base, backoff_jitter=base / 2,
+                        backoff_max=max(BACKOFF_MAX, base), retry_after_max=MAX_RETRY_AFTER,
+                        status_forcelist=RETRY_STATUSES, allowed_methods=None,
                         respect_retry_after_header=True, raise_on_status=False,
                         raise_on_redirect=False)
-    retry.on_retry = on_retry
     return retry
+
+
+class _WatchedConnection(HTTPConnection):
+    """A connection registered with the run that opens it, so that stopping the run (its
+    deadline, a cancel) shuts the socket and wakes the thread blocked reading it."""
+
+    def connect(self) -> None:
+        super().connect()
+        from llmrun.base.context import current
+
+        current().add_socket(self.sock)
+
+
+class _WatchedTLSConnection(HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        from llmrun.base.context import current
+
+        current().add_socket(self.sock)
+
+
+class _WatchedPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedConnection
+
+
+class _WatchedTLSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedTLSConnection
+
+
+def watch_connections(adapter: HTTPAdapter) -> HTTPAdapter:
+    """Make every connection `adapter` opens stoppable by its run."""
+    manager = getattr(adapter, "poolmanager", None)
+    if manager is not None:
+        manager.pool_classes_by_scheme = {"http": _WatchedPool, "https": _WatchedTLSPool}
+    return adapter
 
 
 class Transport:
     """Sends chat-completion requests for one run and checks the answer's status."""
 
     def __init__(self, provider: Provider, api_key: Optional[str], timeout: float = 120,
-                 retries: int = 2, adapter: Optional[HTTPAdapter] = None,
-                 on_retry: Any = None) -> None:
+                 retries: int = 2, adapter: Optional[HTTPAdapter] = None) -> None:
         self.provider = provider
         self.api_key = api_key.strip() if api_key else None
         remember_secret(api_key)
@@ -183,8 +232,7 @@ class Transport:
         self.retries = retries
         self.session = requests.Session()
         self.session.trust_env = True
-        self.adapter = adapter or HTTPAdapter(max_retries=make_retry(retries,
-                                                                     on_retry=on_retry))
+        self.adapter = watch_connections(adapter or HTTPAdapter(max_retries=make_retry(retries)))
         self.session.mount("http://", self.adapter)
         self.session.mount("https://", self.adapter)
 
@@ -209,7 +257,12 @@ class Transport:
 
     def post(self, body: Dict[str, Any]) -> requests.Response:
         """POST a request; return the streaming response once its status is good."""
+        from llmrun.base.context import current
+
         data = json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        gate = current().gate
+        if gate is not None:  # runs that share a rate limit take turns
+            gate.wait()
         try:
             resp = self.session.post(self.url, data=data, headers=self.headers(), stream=True,
                                      timeout=(self.timeout, self.timeout),
@@ -256,7 +309,7 @@ class Transport:
 
     def complete(self, body: Dict[str, Any], acc: Any) -> None:
         """Send one request and read its whole answer into `acc`."""
-        from llmrun.base.signals import activity
+        from llmrun.base.context import activity
         from llmrun.wire.stream import read_response
 
         try:
@@ -335,12 +388,7 @@ class Transport:
         asked = asked_wait(resp.headers.get("Retry-After"))
         if asked is None or resp.status_code not in RETRY_STATUSES:
             return ""
-        from llmrun.base.signals import remaining
-
-        left = remaining()
-        why = f"more than the {MAX_RETRY_AFTER:g} s llmrun waits" if asked > MAX_RETRY_AFTER \
-            else (f"past --deadline ({left:.0f} s left)" if left is not None and asked > left
-                  else "")
+        why = too_long_a_wait(asked)
         return f"the provider asked to wait {asked:g} s before retrying" + \
             (f", {why}: try again later" if why else "")
 

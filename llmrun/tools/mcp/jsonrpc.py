@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from typing import Any, Dict, Optional
 
 
@@ -55,7 +56,7 @@ class Session:
         try:
             self.transport.send({"jsonrpc": "2.0", "id": number, "method": method,
                                  "params": params})
-            if not waiter.done.wait(timeout):
+            if not _wait(waiter.done, timeout):
                 self.notify("notifications/cancelled",
                             {"requestId": number, "reason": f"timed out after {timeout:g} s"})
                 raise TimeoutError(f"no answer within {timeout:g} s")
@@ -116,3 +117,18 @@ class Session:
             self.transport.send(reply)
         except ServerGone:
             pass
+
+
+def _wait(done: threading.Event, timeout: float) -> bool:
+    """Wait for an answer; a stopped run (its deadline, a cancel) leaves at once."""
+    from llmrun.base.context import current
+
+    ctx = current()
+    end = time.monotonic() + timeout
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            return done.is_set()
+        if done.wait(min(left, 0.1)):
+            return True
+        ctx.check()

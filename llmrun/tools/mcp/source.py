@@ -84,7 +84,7 @@ class McpServer:
                         schema if isinstance(schema, dict) else {"type": "object"},
                         "mcp", self.spec.name, self.spec.timeout, self._confirm(raw),
                         origin=f"MCP server '{self.spec.name}' ({self.spec.where})")
-            tool.runner = lambda args, _name=name, _tool=tool: self.call(_tool, _name, args)
+            tool.runner = lambda args, _tool=tool: self.call(_tool, args)
             out.append(tool)
         if wanted is not None:
             missing = sorted(set(wanted) - {raw["name"] for raw in self.listed})
@@ -107,9 +107,10 @@ class McpServer:
             return False
         return notes.get("destructiveHint") is not False
 
-    def call(self, tool: Any, name: str, args: Dict[str, Any]) -> Any:
+    def call(self, tool: Any, args: Dict[str, Any]) -> Any:
         from llmrun.tools.runner import ToolResult
 
+        name = tool.name
         try:
             result = self.session.request("tools/call",  # type: ignore[union-attr]
                                           {"name": name, "arguments": args}, self.spec.timeout)
@@ -196,13 +197,22 @@ def start_all(specs: List[ServerSpec], show: Optional[Callable[[str], None]] = N
         except Exception as exc:  # a bug must not leave the main thread waiting
             failures[server.spec.name] = f"{type(exc).__name__}: {exc}"
 
-    threads = [threading.Thread(target=start, args=(s,), daemon=True) for s in servers]
+    from llmrun.base.context import activate, current
+
+    ctx = current()
+
+    def started(server: McpServer) -> None:
+        with activate(ctx):  # the server's process belongs to the run that starts it
+            start(server)
+
+    threads = [threading.Thread(target=started, args=(s,), daemon=True) for s in servers]
     for thread in threads:
         thread.start()
     try:
         for thread in threads:
             while thread.is_alive():
                 thread.join(0.1)  # wakes for signals and --deadline
+                ctx.check()
     except BaseException:
         stop_all(servers)
         raise

@@ -22,7 +22,7 @@ class StdioTransport:
     def __init__(self, spec: ServerSpec, deliver: Callable[[Any], None],
                  gone: Callable[[str], None], show: Optional[Callable[[str], None]] = None
                  ) -> None:
-        from llmrun.base.signals import servers
+        from llmrun.base.context import current
         from llmrun.tools.childenv import child_env
 
         self.spec = spec
@@ -38,7 +38,8 @@ class StdioTransport:
         except (OSError, ValueError) as exc:
             raise ServerGone(f"cannot start {spec.command!r}: "
                              f"{getattr(exc, 'strerror', None) or exc}") from None
-        servers.add(self.proc)  # a second Ctrl-C kills it even mid-cleanup
+        self._ctx = current()  # the run's (or the session's): a stop kills the server too
+        self._ctx.add_process(self.proc)
         self._threads = [threading.Thread(target=self._read_stdout, daemon=True),
                          threading.Thread(target=self._read_stderr, daemon=True)]
         for thread in self._threads:
@@ -91,8 +92,6 @@ class StdioTransport:
 
     def close(self) -> None:
         """Close stdin, then SIGTERM, then SIGKILL the whole group; reap it."""
-        from llmrun.base.signals import servers
-
         try:
             self.proc.stdin.close()  # type: ignore[union-attr]
         except OSError:
@@ -112,7 +111,7 @@ class StdioTransport:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-        servers.discard(self.proc)
+        self._ctx.discard_process(self.proc)
         for thread in self._threads:
             thread.join(timeout=1)
 

@@ -1,0 +1,198 @@
+"""One run, start to end: settings, tools, transport and the tool loop, in its own context.
+
+`execute` never raises for what can go wrong in a run (that is in the result: `exit_code`,
+`error`); it emits the run's events to the consumers it is given, the `result` event last on
+every end. Who shows what (a terminal, `--json`, `--events`, a log, a batch) is theirs.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from contextlib import contextmanager
+from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Tuple
+
+from llmrun.api.options import RunOptions
+from llmrun.base.context import DeadlineReached, Interrupt, RunContext, Stop
+from llmrun.base.errors import LimitError, LlmrunError, ToolErrorExit, UsageError
+from llmrun.base.events import VERSION, Bus, Consumer
+from llmrun.loop.result import RunResult
+
+#: (tool, arguments) -> True/False as the user answers, None when nobody can be asked.
+Confirm = Callable[[Any, Dict[str, Any]], Optional[bool]]
+
+NOT_UTF8 = ("the prompt is not UTF-8 text (convert it first, e.g. with iconv, or pass "
+            "--no-stdin if standard input is not part of it)")
+
+
+def check_prompt(prompt: Any) -> str:
+    """The prompt of a run: text that is not empty and can be sent."""
+    if not isinstance(prompt, str):
+        raise TypeError(f"the prompt must be a string, not {type(prompt).__name__}")
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(NOT_UTF8) from None
+    if not prompt.strip():
+        raise UsageError("empty prompt: give the question as arguments or on standard input")
+    return prompt
+
+
+class _Gathered(Consumer):
+    """What the result keeps of the events: the warnings."""
+
+    def __init__(self, result: RunResult) -> None:
+        self.result = result
+
+    def event(self, event: Dict[str, Any]) -> None:
+        if event["type"] == "warning":
+            self.result.warnings.append(event["message"])
+
+
+def execute(options: RunOptions, prompt: str, consumers: Sequence[Consumer] = (), *,
+            confirm: Optional[Confirm] = None, session: Any = None,
+            ctx: Optional[RunContext] = None) -> RunResult:
+    """Run one ask to its end and return its result; `ctx` may be made by the caller (to
+    stop it, or to reach it from a signal handler)."""
+    ctx = ctx or RunContext(options.deadline, options.cancel)
+    result = RunResult(provider=options.provider or "", model=options.model or "")
+    bus = Bus([_Gathered(result), *consumers])
+    ctx.emit, ctx.flush = bus.emit, bus.flush
+    error: Optional[LlmrunError] = None
+    completed = False
+    with ctx.running():
+        try:
+            _run(ctx, options, prompt, result, confirm, session)
+            completed = True
+            error = _after(options, result)
+        except LlmrunError as exc:
+            error = exc
+        except KeyboardInterrupt as exc:  # a Stop, or a bare Ctrl-C raised by someone else
+            ctx.stop(exc if isinstance(exc, Stop) else Interrupt(signal.SIGINT))
+        if ctx.reason is not None and not completed:
+            error = stop_error(ctx.reason)  # what the stop caused (a cut stream) is not news
+    result.error = error
+    result.ended = time.monotonic()
+    bus.emit(result_event(result))
+    return result
+
+
+def result_event(result: RunResult) -> Dict[str, Any]:
+    """The last event: the --json object; privately, what the renderers and the log need."""
+    event: Dict[str, Any] = {"type": "result"}
+    event.update(result.to_dict())
+    event.update({"_exit_code": result.exit_code, "_answered": result.answered,
+                  "_messages": result.messages, "_warnings": list(result.warnings)})
+    return event
+
+
+def stop_error(reason: BaseException) -> LlmrunError:
+    """A signal, a cancel or --deadline: the error that reports it."""
+    from llmrun.base.signals import interrupted
+
+    if isinstance(reason, DeadlineReached):
+        doing = f" while {reason.doing}" if reason.doing else ""
+        return LimitError(f"--deadline of {reason.seconds:g} s passed{doing}; the run was "
+                          "stopped and its tools killed", "deadline")
+    return interrupted(reason)
+
+
+def _after(o: RunOptions, result: RunResult) -> Optional[LlmrunError]:
+    """An answered run can still end non-zero: --fail-on-tool-error."""
+    failed = result.tool_errors
+    if o.fail_on_tool_error and failed:
+        return ToolErrorExit(f"{failed} tool call{'s' if failed != 1 else ''} ended in an error "
+                             "result (--fail-on-tool-error)")
+    return None
+
+
+def _run(ctx: RunContext, o: RunOptions, prompt: str, result: RunResult,
+         confirm: Optional[Confirm], session: Any) -> None:
+    from llmrun.loop.conversation import RequestOptions, first_messages
+    from llmrun.loop.limits import limits_for
+    from llmrun.loop.run import run
+    from llmrun.settings.config import load_config
+    from llmrun.settings.resolve import resolve
+
+    if session is not None:
+        ctx.gate = session.gate  # one rate limit and one 429 pause for all its runs
+    structured = _structured(o)
+    cfg = load_config()
+    cassette = None
+    if o.replay:
+        from llmrun.wire.cassette import Cassette
+
+        cassette = Cassette.load(o.replay)
+    settings = resolve(vars(o), cfg, need_key=cassette is None,
+                       fallback=cassette.hints() if cassette else None)
+    result.provider = settings.provider.name
+    result.model = result.requested_model = settings.model
+    for note in settings.notes:
+        ctx.emit({"type": "note", "message": note})
+    if structured is not None:
+        structured.mode = o.schema_mode if o.schema_mode != "auto" else \
+            settings.provider.dialect.schema_mode
+    limits = limits_for(o.max_steps, o.max_cost, o.max_tool_calls, settings.provider,
+                        settings.model)
+    with _tools(ctx, o, settings, cfg, confirm, session) as (toolbox, sources):
+        ctx.emit({"type": "start", "version": VERSION, "provider": settings.provider.name,
+                  "model": settings.model, "tools": list(toolbox.tools),
+                  "_tool_sources": sources, "_base_url": settings.provider.base_url,
+                  "_system": settings.system, "_prompt": prompt})
+        transport = _transport(o, settings, cassette)
+        opts = RequestOptions(settings.model, o.max_tokens, o.temperature, o.reasoning_effort,
+                              cache=settings.provider.cache and not o.no_cache)
+        try:
+            run(ctx, result, transport, toolbox, opts, first_messages(settings.system, prompt),
+                limits, structured)
+        finally:
+            transport.close()
+            if o.record:
+                transport.adapter.write(o.record, settings.provider.name)
+
+
+def _structured(o: RunOptions) -> Any:
+    if o.schema is None:
+        return None
+    from llmrun.loop.structured import StructuredAnswer, load_schema
+
+    return StructuredAnswer(load_schema(o.schema), o.schema_mode)
+
+
+@contextmanager
+def _tools(ctx: RunContext, o: RunOptions, settings: Any, cfg: Any, confirm: Optional[Confirm],
+           session: Any) -> Iterator[Tuple[Any, Dict[str, str]]]:
+    """The Toolbox of the YAML tools and the MCP servers' tools (the session's, already
+    running, or the run's own, stopped after it)."""
+    from llmrun.tools.runner import Toolbox
+    from llmrun.tools.sources import mcp_names, open_tools
+
+    def note(line: str) -> None:
+        ctx.emit({"type": "note", "message": line, "_server_line": True})
+
+    def warn(message: str) -> None:
+        ctx.emit({"type": "warning", "message": message})
+
+    names = mcp_names(o.mcp, cfg)
+    started = session.servers(names, cfg) if session is not None and names else None
+    with open_tools(settings.tool_paths, o.tool, names, cfg, note,
+                    settings.sources.get("tools", ""), warn, started=started) as tools:
+        sources = {t.name: (f"mcp:{t.target}" if t.kind == "mcp" else t.source) for t in tools}
+        yield Toolbox(tools, yes=o.yes, ask=confirm, parallel=o.parallel,
+                      approve=o.approve), sources
+
+
+def _transport(o: RunOptions, settings: Any, cassette: Any) -> Any:
+    from llmrun.wire.transport import Transport, make_retry
+
+    adapter = None
+    if cassette is not None:
+        from llmrun.wire.cassette import ReplayAdapter
+
+        adapter = ReplayAdapter(cassette, o.replay_strict)
+    elif o.record:
+        from llmrun.wire.cassette import RecordingAdapter
+
+        RecordingAdapter.check_target(o.record)
+        adapter = RecordingAdapter(max_retries=make_retry(o.retries))
+    return Transport(settings.provider, settings.api_key, o.timeout, o.retries, adapter)

@@ -1,0 +1,80 @@
+"""What several runs share: MCP servers started once, and one rate-limit gate.
+
+`llmrun batch` is built on it; from Python, `with llmrun.Session(mcp=[…], rpm=60) as s:
+s.ask(…)` does the same. Each run keeps its own context (deadline, cancel, tools, processes):
+a run's end, error or deadline never stops the shared servers; closing the session does.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+from llmrun.base.context import RunContext
+from llmrun.wire.gate import Gate
+
+
+class Session:
+    """Started MCP servers and a rate gate, shared by the runs made through it."""
+
+    def __init__(self, mcp: Sequence[str] = (), rpm: Optional[float] = None) -> None:
+        from llmrun.api.options import _integer, _texts
+
+        self.mcp = _texts("mcp", mcp)
+        if rpm is not None:
+            _integer(1)("rpm", rpm)
+        self.gate = Gate(rpm)
+        self.context = RunContext()  # the servers' own: no run's stop reaches them
+        self._servers: Dict[Tuple[str, ...], List[Any]] = {}
+        self._lock = threading.Lock()
+        self.closed = False
+
+    def servers(self, names: Sequence[str], cfg: Any) -> List[Any]:
+        """The running servers for `names`, started on first use (once, whoever asks)."""
+        from llmrun.base.context import activate
+        from llmrun.tools.sources import start_servers
+
+        key = tuple(names)
+        with self._lock:
+            if self.closed:
+                raise RuntimeError("this llmrun.Session is closed")
+            if key not in self._servers:
+                with activate(self.context):
+                    self._servers[key] = start_servers(names, cfg)
+            return self._servers[key]
+
+    def options(self, kwargs: Dict[str, Any]) -> Dict[str, Any]:
+        """A run's keywords, with the session's MCP servers unless the run names its own."""
+        if self.mcp and not kwargs.get("mcp"):
+            kwargs = dict(kwargs, mcp=self.mcp)
+        return kwargs
+
+    def ask(self, prompt: str, **kwargs: Any) -> Any:
+        """`llmrun.ask`, with this session's servers and gate."""
+        from llmrun.api import ask
+
+        return ask(prompt, _session=self, **self.options(kwargs))
+
+    def events(self, prompt: str, **kwargs: Any) -> Iterator[Dict[str, Any]]:
+        """`llmrun.events`, with this session's servers and gate."""
+        from llmrun.api import events
+
+        return events(prompt, _session=self, **self.options(kwargs))
+
+    def close(self) -> None:
+        """Stop every server the session started."""
+        from llmrun.tools.mcp.source import stop_all
+
+        with self._lock:
+            self.closed = True
+            servers = [s for group in self._servers.values() for s in group]
+            self._servers.clear()
+        if servers:
+            stop_all(servers)
+        self.context.kill_processes()
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
