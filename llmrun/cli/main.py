@@ -143,6 +143,11 @@ def _tool_paths(ctx: click.Context, param: click.Parameter, value: Any) -> List[
 @click.option("--no-cache", is_flag=True,
               help="Do not ask for prompt caching (Anthropic models via OpenRouter, Vercel).")
 @click.option("--no-stdin", is_flag=True, help="Do not read standard input.")
+@click.option("--no-log", is_flag=True,
+              help="Keep nothing of this run in the run log [env LLMRUN_NO_LOG=1].")
+@click.option("-c", "--continue", "continue_last", is_flag=True,
+              help="Go on with the newest finished ask run of the run log.")
+@click.option("--cid", metavar="ID", help="Go on with this run of the run log ('llmrun log').")
 def ask(prompt: tuple, json_: bool, **kwargs: Any) -> None:
     """Ask PROMPT, run the tools the model calls, print the answer.
 

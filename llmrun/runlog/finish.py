@@ -43,7 +43,7 @@ def result_rows(rec: Any, e: Dict[str, Any]) -> List[Any]:
     answer = t.text(e.get("answer"), "answer")
     data = e.get("data")
     row = {"ended_at": iso(time.time()), "duration_s": e.get("duration_s"), "status": "done",
-           "exit_code": e.get("exit_code"), "error_type": t.clean(error.get("type"), ""),
+           "exit_code": e.get("exit_code", e.get("_exit_code")), "error_type": t.clean(error.get("type"), ""),
            "error_message": t.clean(error.get("message"), "error message"),
            "provider": t.clean(e.get("provider"), ""), "model": t.clean(e.get("model"), ""),
            "steps": e.get("steps") or 0, "tool_call_count": max(len(calls), rec.calls),

@@ -190,10 +190,12 @@ class Recorder:
         t = self.texts
         self.conn.execute(
             "UPDATE runs SET provider = ?, requested_model = ?, model = ?, tools = ?, "
-            "tool_sources = ? WHERE id = ?",
+            "tool_sources = ?, base_url = coalesce(?, base_url), "
+            "system = coalesce(?, system) WHERE id = ?",
             (t.clean(e.get("provider"), ""), t.clean(e.get("model"), ""),
              t.clean(e.get("model"), ""), dumps(t.value(list(e.get("tools") or []), "")),
-             dumps(t.value(self.sources, "")), self.id))
+             dumps(t.value(self.sources, "")), t.clean(clean_url(e.get("_base_url")), ""),
+             t.text(e.get("_system"), "system"), self.id))
 
     def _warning(self, e: Dict[str, Any]) -> None:
         self.warnings.append(self.texts.clean(e.get("message"), "warning") or "")
