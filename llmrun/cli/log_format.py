@@ -29,6 +29,8 @@ def when(iso: Optional[str]) -> str:
 def seconds(value: Optional[float]) -> str:
     if value is None:
         return "-"
+    if value < 1:
+        return f"{value:.2f}s"
     return f"{value:.1f}s" if value < 60 else f"{int(value // 60)}m{int(value % 60):02d}s"
 
 
