@@ -277,3 +277,28 @@ def test_log_search_finds_a_tool_result(run_cli, server, tmp_path):
     assert ask(run_cli, server, "other").code == 0
     found = lines(run_cli(["log", "--json", "--search", "firenze"]))
     assert [f["prompt"] for f in found] == ["weather?"]
+
+
+def test_the_python_api_logs_and_takes_no_log_and_cid(tmp_path):
+    import llmrun
+
+    base = dict(replay=CASSETTE, tools=[SAMPLE_TOOLS])
+    question = "What's the weather in Florence,Italy?"
+    assert llmrun.ask(question, no_log=True, **base).exit_code == 0
+    assert not log_dir(tmp_path).exists()
+    first = llmrun.ask(question, **base)
+    assert first.exit_code == 0 and first.warnings == []
+    import sqlite3
+
+    conn = sqlite3.connect(str(log_dir(tmp_path) / "runs.db"))
+    run_id, kind = conn.execute("SELECT id, kind FROM runs").fetchone()
+    assert kind == "api"
+    with TestServer() as server:
+        server.add(Reply(sse(*answer_step("Still 40 C."))))
+        again = llmrun.ask("and now?", cid=run_id, base_url=server.url, model="m")
+        assert again.exit_code == 0 and again.answer == "Still 40 C.", again.to_dict()
+        sent = server.bodies()[0]["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "tool", "assistant", "user"]
+    assert sent[-1]["content"] == "and now?"
+    with pytest.raises(TypeError):
+        llmrun.ask("hi", no_log="yes")

@@ -192,3 +192,18 @@ def test_no_log_yet_and_a_corrupt_log(run_cli, tmp_path):
 @pytest.mark.parametrize("args", [["log", "--help"], ["log", "cost", "--help"]])
 def test_help(run_cli, args):
     assert run_cli(args).code == 0
+
+
+def test_what_a_server_chose_is_shown_escaped(run_cli):
+    """A model name, a tool result and an answer with terminal control sequences never reach
+    the terminal raw from `log`, `log show` or `log cost`."""
+    evil = "m\x1b]0;pwned\x07\x1b[31m"
+    events = one_tool_run(result="ok\x1b[2J", answer="hi\x1b[31m")
+    for e in events:
+        if e["type"] in ("step", "result"):
+            e["model"] = evil
+    play(the_log(), events)
+    for args in (["log"], ["log", "show", "last"], ["log", "cost", "--by", "model"]):
+        out = run_cli(args).stdout
+        assert "\x1b" not in out and "\x07" not in out, (args, out)
+        assert "\\x1b" in out, args

@@ -10,6 +10,11 @@ from typing import Any, Dict, List, Optional
 from llmrun.base.safetext import one_line, printable
 
 
+def _s(value: Any) -> str:
+    """A field of the log on one printable line: a server chose most of them."""
+    return one_line(str(value)) if value not in (None, "") else "-"
+
+
 def money(cost: Optional[float]) -> str:
     if cost is None:
         return "-"
@@ -45,10 +50,10 @@ def run_lines(runs: List[Dict[str, Any]], width: int) -> List[str]:
     lines = [f"{'ID':<12}  {'STARTED':<16}  {'EXIT':<7} {'MODEL':<28} {'STEPS':>5} "
              f"{'TOOLS':>5} {'COST':>10} {'TIME':>7}  PROMPT"]
     for r in runs:
-        model = f"{r['provider'] or '-'}/{r['model'] or '-'}"
+        model = f"{_s(r['provider'])}/{_s(r['model'])}"
         if len(model) > 28:
             model = model[:27] + "…"
-        head = (f"{r['id']:<12}  {when(r['started_at']):<16}  {_exit(r):<7} {model:<28} "
+        head = (f"{_s(r['id']):<12}  {when(r['started_at']):<16}  {_exit(r):<7} {model:<28} "
                 f"{r['steps']:>5} {r['tool_call_count']:>5} {money(r['cost']):>10} "
                 f"{seconds(r['duration_s']):>7}  ")
         prompt = one_line(r.get("prompt") or "")
@@ -74,38 +79,38 @@ def _block(label: str, text: Optional[str], indent: str = "  ") -> List[str]:
 def show_lines(run: Dict[str, Any]) -> List[str]:
     """The whole run, step by step, tool calls with arguments and results."""
     state = run["status"] if run["status"] != "done" else f"exit {run['exit_code']}"
-    lines = [f"run {run['id']}  {state}  started {when(run['started_at'])}  "
+    lines = [f"run {_s(run['id'])}  {state}  started {when(run['started_at'])}  "
              f"took {seconds(run.get('duration_s'))}",
-             f"provider {run.get('provider') or '-'}  model {run.get('model') or '-'}"
-             f" (asked {run.get('requested_model') or '-'})  {run.get('base_url') or ''}",
-             f"cwd {run.get('cwd') or '-'}  on {run.get('host') or '-'}"]
+             f"provider {_s(run.get('provider'))}  model {_s(run.get('model'))}"
+             f" (asked {_s(run.get('requested_model'))})  {_s(run.get('base_url'))}",
+             f"cwd {_s(run.get('cwd'))}  on {_s(run.get('host'))}"]
     if run.get("argv"):
         lines.append("argv " + one_line(json.dumps(run["argv"], ensure_ascii=False)))
     if run.get("batch_id") is not None:
-        lines.append(f"batch {run['batch_id']}  item {run.get('item_id')}")
+        lines.append(f"batch {_s(run['batch_id'])}  item {_s(run.get('item_id'))}")
     lines += _block("system", run.get("system"), "") + _block("prompt", run.get("prompt"), "")
     calls = run.get("tool_calls") or []
     for step in run.get("step_log") or []:
-        lines.append(f"step {step['step']}  {step.get('model') or '-'}  "
-                     f"{step.get('finish_reason') or '-'}  {_usage(step['usage'])}  "
+        lines.append(f"step {step['step']}  {_s(step.get('model'))}  "
+                     f"{_s(step.get('finish_reason'))}  {_usage(step['usage'])}  "
                      f"{seconds(step.get('duration_s'))}")
         lines += _block("reasoning", step.get("reasoning")) + _block("text", step.get("text"))
         for call in (c for c in calls if c.get("step") in (None, step["step"])):
             args = call.get("arguments")
             args = args if isinstance(args, str) else json.dumps(args, ensure_ascii=False)
             mark = "  [error]" if call.get("is_error") else ""
-            lines.append(f"  tool {call.get('name')} {one_line(args or '')}  "
+            lines.append(f"  tool {_s(call.get('name'))} {one_line(args or '')}  "
                          f"({seconds(call.get('duration_s'))}){mark}")
             lines += _block("result", call.get("result"), "    ")
     lines += _block("answer", run.get("answer"), "")
     if run.get("error"):
-        lines.append(f"error ({run['error'].get('type')}): "
+        lines.append(f"error ({_s(run['error'].get('type'))}): "
                      f"{one_line(run['error'].get('message') or '')}")
     lines.append("usage: " + _usage(run.get("usage") or {}))
     for warning in run.get("warnings") or []:
         lines.append("warning: " + one_line(warning))
     for cut in run.get("cut") or []:
-        lines.append(f"cut: {cut['what']} was {cut['full_bytes']} bytes; 1 MiB kept")
+        lines.append(f"cut: {_s(cut['what'])} was {cut['full_bytes']} bytes; 1 MiB kept")
     return lines
 
 
@@ -122,7 +127,7 @@ def cost_lines(rows: List[Dict[str, Any]], by: Optional[str], bars: bool,
     top = max([r["cost"] or 0 for r in rows] + [0])
     for key, r in zip(keys, rows):
         key = key if len(key) <= key_w else "…" + key[-(key_w - 1):]
-        line = (f"{printable(key):<{key_w}}  {r['runs']:>6} {r['prompt_tokens']:>10} "
+        line = (f"{one_line(key):<{key_w}}  {r['runs']:>6} {r['prompt_tokens']:>10} "
                 f"{r['completion_tokens']:>10} {money(r['cost']):>12} "
                 f"{r['runs_without_cost']:>7}")
         if by == "tool":
