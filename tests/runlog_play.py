@@ -103,4 +103,6 @@ def play(log_settings, events, run_info=None, warnings=None, close=True):
         rec.event(event)
     if close:
         rec.close()
+        if hasattr(rec, "thread"):  # and the file closed too, so its -wal is gone
+            rec.thread.join(30)
     return rec

@@ -21,6 +21,15 @@ KEY = "sk-echoed-Zq8v3RkT0pSecretKey"
 CASSETTE = sorted(glob.glob(os.path.join(ROOT, "samples", "openrouter-gpt-5.4-nano*.yaml")))[0]
 
 
+def settle():
+    """In-process runs: wait until their log threads closed the file (the -wal is gone)."""
+    import threading
+
+    for thread in threading.enumerate():
+        if thread.name == "llmrun-runlog":
+            thread.join(30)
+
+
 def log_dir(tmp_path):
     return tmp_path / "state" / "llmrun"
 
@@ -39,6 +48,7 @@ def test_a_tool_run_is_read_back_by_log_and_show(run_cli, server, tmp_path):
     server.add(Reply(sse(*weather_call_step())), Reply(sse(*answer_step("It is 40 C."))))
     r = ask(run_cli, server, "--json", "weather in Florence?")
     assert r.code == 0, r
+    settle()
     folder = log_dir(tmp_path)
     assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
     assert stat.S_IMODE(os.stat(folder / "runs.db").st_mode) == 0o600
@@ -80,6 +90,7 @@ def test_an_echoed_key_leaves_no_copy_in_any_file_of_the_log(run_cli, server, tm
                                                      "GITHUB_TOKEN": "ghp_scrubbed0123456789"})
     assert r.code == 0, r
     assert "[redacted]" in r.json()["answer"]
+    settle()
     folder = log_dir(tmp_path)
     files = os.listdir(folder)
     assert "runs.db" in files

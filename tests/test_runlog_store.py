@@ -113,7 +113,8 @@ def _writer_script(db, stop_after=None, runs=1, marker=None):
         from llmrun.runlog.settings import LogSettings
         for n in range({runs}):
             rec = open_recorder(LogSettings(path={db!r}), info(prompt=f"run {{n}}"),
-                                lambda m: print("WARN", m, file=sys.stderr, flush=True))
+                                lambda m: print("WARN", m, file=sys.stderr, flush=True),
+                                background={marker is None!r})
             for e in one_tool_run(prompt=f"run {{n}}", stop_after={stop_after!r}):
                 rec.event(e)
             if {marker!r}:
@@ -176,16 +177,18 @@ def test_a_log_whose_parent_is_a_file_is_one_warning_and_no_recorder(tmp_path):
     from llmrun.runlog.settings import LogSettings
 
     (tmp_path / "file").write_text("x")
-    warned = []
-    rec = open_recorder(LogSettings(path=str(tmp_path / "file" / "llmrun" / "runs.db")),
-                        info(), warned.append)
-    assert rec is None and len(warned) == 1 and "is not logged" in warned[0]
-    for bad in ("corrupt.db",):
-        (tmp_path / bad).write_bytes(b"this is not a database" * 100)
+    (tmp_path / "corrupt.db").write_bytes(b"this is not a database" * 100)
+    for path in (tmp_path / "file" / "llmrun" / "runs.db", tmp_path / "corrupt.db"):
+        warned = []
+        assert open_recorder(LogSettings(path=str(path)), info(), warned.append,
+                             background=False) is None
+        assert len(warned) == 1 and "is not logged" in warned[0]
         warned.clear()
-        assert open_recorder(LogSettings(path=str(tmp_path / bad)), info(), warned.append) \
-            is None
-        assert len(warned) == 1
+        rec = open_recorder(LogSettings(path=str(path)), info(), warned.append)  # threaded
+        for e in one_tool_run():
+            rec.event(e)
+        rec.close()
+        assert len(warned) == 1 and "is not logged" in warned[0], warned
 
 
 def test_a_log_that_fails_mid_run_warns_once_and_goes_quiet(tmp_path):
@@ -194,7 +197,7 @@ def test_a_log_that_fails_mid_run_warns_once_and_goes_quiet(tmp_path):
     events = one_tool_run()
     from llmrun.runlog.recorder import open_recorder
 
-    rec = open_recorder(s, info(), warned.append)
+    rec = open_recorder(s, info(), warned.append, background=False)
     rec.event(events[0])
     connect(s.path).execute("DROP TABLE tool_calls")  # the file breaks under the run
     for e in events[1:]:
@@ -340,7 +343,8 @@ def test_a_newer_schema_is_left_alone_and_an_empty_file_is_set_up(tmp_path):
     newer = tmp_path / "newer.db"
     sqlite3.connect(str(newer)).execute("PRAGMA user_version = 99")
     warned = []
-    assert open_recorder(LogSettings(path=str(newer)), info(), warned.append) is None
+    assert open_recorder(LogSettings(path=str(newer)), info(), warned.append,
+                         background=False) is None
     assert "newer llmrun" in warned[0]
     empty = tmp_path / "empty.db"
     empty.write_bytes(b"")

@@ -43,16 +43,17 @@ class LogConsumer(Consumer):
         if self.options.no_log or os.environ.get("LLMRUN_NO_LOG", "") not in ("", "0"):
             return  # cheap: not even the config file is read
         try:
-            from llmrun.runlog.recorder import open_recorder
+            from llmrun.runlog.background import BackgroundRecorder
 
-            settings = _log_settings(self.options.no_log)
             o = self.options
             info = {"argv": None, "cwd": _cwd(), "provider": o.provider, "model": o.model,
                     "base_url": o.base_url, "system": o.system, "prompt": self.prompt,
                     "attachments": [], "batch_id": None, "item_id": None, "kind": "api"}
             info.update(self.info)
-            self.recorder = open_recorder(settings, info, lambda message: emit(
-                {"type": "warning", "message": message}))
+            # the config file is read on the recorder's thread too: the run does not wait
+            self.recorder = BackgroundRecorder(lambda: _log_settings(o.no_log), info,
+                                               lambda message: emit(
+                                                   {"type": "warning", "message": message}))
         except Exception as exc:  # the log is never the run's problem
             emit({"type": "warning", "message": f"this run is not logged: {exc}"})
 

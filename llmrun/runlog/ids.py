@@ -5,8 +5,6 @@ bare pid may have been reused)."""
 from __future__ import annotations
 
 import os
-import secrets
-import socket
 import time
 from typing import Any, Optional, Tuple
 
@@ -20,7 +18,7 @@ def new_id(now: Optional[float] = None) -> str:
     that sort by start time (until the year 5700), unique enough for any number of writers
     (a clash is retried by the caller)."""
     ms = int((time.time() if now is None else now) * 1000)
-    return _base32(ms, 9) + _base32(secrets.randbits(15), 3)
+    return _base32(ms, 9) + _base32(int.from_bytes(os.urandom(2), "big") & 0x7fff, 3)
 
 
 def _base32(number: int, width: int) -> str:
@@ -33,9 +31,11 @@ def _base32(number: int, width: int) -> str:
 
 def host() -> str:
     try:
+        return os.uname().nodename
+    except (AttributeError, OSError):  # not on Windows
+        import socket
+
         return socket.gethostname()
-    except OSError:
-        return ""
 
 
 def boot_id() -> Optional[str]:

@@ -25,12 +25,23 @@ from llmrun.runlog.values import USAGE_KEYS, add_usage, iso, to_pusd
 Warn = Callable[[str], None]
 
 
-def open_recorder(settings: Optional[LogSettings], info: Dict[str, Any],
-                  warn: Warn) -> Optional["Recorder"]:
-    """A Recorder for one run, or None when the log is off or cannot be written (then one
-    warning says why and the run goes on unlogged)."""
+def open_recorder(settings: Optional[LogSettings], info: Dict[str, Any], warn: Warn,
+                  background: bool = True) -> Any:
+    """A recorder for one run, or None when the log is off. In the background (the
+    default) the file is opened and written by a thread of its own, so the run never waits
+    on the disk but at `close`; a log that cannot be written is then one warning, and the
+    recorder goes quiet. `background=False`: written as the events come, and None when the
+    log cannot be opened (after the warning)."""
     if settings is None or not settings.enabled:
         return None
+    if background:
+        from llmrun.runlog.background import BackgroundRecorder
+
+        return BackgroundRecorder(settings, info, warn)
+    return open_now(settings, info, warn)
+
+
+def open_now(settings: LogSettings, info: Dict[str, Any], warn: Warn) -> Optional["Recorder"]:
     try:
         return Recorder(settings, info, warn)
     except LogUnavailable as exc:
@@ -91,21 +102,28 @@ class Recorder:
             except Exception as exc:
                 self._fail(exc)
 
-    def close(self) -> None:
+    def finish(self) -> None:
+        """The events are over: a run that sent no result ended abruptly (a bug)."""
         with self.lock:
-            if self.conn is None:
+            if self.conn is None or self.finished:
                 return
             try:
-                if not self.finished:  # ended without a result: a bug or an abrupt end
-                    self.conn.execute("UPDATE runs SET status = 'killed', ended_at = ? "
-                                      "WHERE id = ? AND status = 'running'",
-                                      (iso(time.time()), self.id))
+                self.conn.execute("UPDATE runs SET status = 'killed', ended_at = ? "
+                                  "WHERE id = ? AND status = 'running'",
+                                  (iso(time.time()), self.id))
+                self.finished = True
             except Exception as exc:
                 self._fail(exc)
-            finally:
-                if self.conn is not None:
+
+    def close(self) -> None:
+        self.finish()
+        with self.lock:
+            if self.conn is not None:
+                try:
                     self.conn.close()
-                    self.conn = None
+                except Exception:
+                    pass
+                self.conn = None
 
     # -- writing -------------------------------------------------------------------------------
     def _fail(self, exc: Exception) -> None:

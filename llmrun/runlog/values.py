@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from decimal import Decimal, InvalidOperation
 from typing import Any, Dict, Optional
 
 #: The token counts of a usage object, as columns of `runs` and `steps`.
 USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens", "reasoning_tokens",
               "cached_tokens", "cache_write_tokens")
-_PICO = Decimal(10) ** 12
 
 
 def iso(ts: float) -> str:
@@ -44,13 +42,16 @@ def to_pusd(cost: Any) -> Optional[int]:
     value = cost_value(cost)
     if value is None:
         return None
-    try:
-        return int((Decimal(repr(value)) * _PICO).to_integral_value())
-    except (InvalidOperation, OverflowError, ValueError):
-        return None
+    if value < 1000:  # exact: the product's error is far below half a picodollar
+        return int(round(value * 1e12))
+    from decimal import Decimal
+
+    return int((Decimal(repr(value)) * 10 ** 12).to_integral_value())
 
 
 def from_pusd(pusd: Any) -> Optional[float]:
     if pusd is None:
         return None
-    return float(Decimal(int(pusd)) / _PICO)
+    from decimal import Decimal
+
+    return float(Decimal(int(pusd)) / 10 ** 12)
