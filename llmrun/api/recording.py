@@ -44,6 +44,7 @@ class LogConsumer(Consumer):
             return  # cheap: not even the config file is read
         try:
             from llmrun.runlog.background import BackgroundRecorder
+            from llmrun.runlog.recorder import open_now
 
             o = self.options
             info = {"argv": None, "cwd": _cwd(), "provider": o.provider, "model": o.model,
@@ -53,7 +54,8 @@ class LogConsumer(Consumer):
             # the config file is read on the recorder's thread too: the run does not wait
             self.recorder = BackgroundRecorder(lambda: _log_settings(o.no_log), info,
                                                lambda message: emit(
-                                                   {"type": "warning", "message": message}))
+                                                   {"type": "warning", "message": message}),
+                                               open_now)
         except Exception as exc:  # the log is never the run's problem
             emit({"type": "warning", "message": f"this run is not logged: {exc}"})
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 from llmrun.runlog.settings import LogSettings
 from llmrun.runlog.store import BUSY_S
@@ -23,8 +23,9 @@ class BackgroundRecorder:
     """`settings` may be a function that returns them (None: nothing is logged), so that
     even reading the config file happens on the thread."""
 
-    def __init__(self, settings: Any, info: Dict[str, Any], warn: Any) -> None:
-        self.settings, self.warn = settings, warn
+    def __init__(self, settings: Any, info: Dict[str, Any], warn: Any,
+                 opener: Callable[..., Any]) -> None:
+        self.settings, self.warn, self.opener = settings, warn, opener  # recorder.open_now
         self.items: "queue.SimpleQueue[Optional[Dict[str, Any]]]" = queue.SimpleQueue()
         self.recorder: Any = None
         self.thread = threading.Thread(target=self._work, args=(dict(info),), daemon=True,
@@ -59,13 +60,11 @@ class BackgroundRecorder:
                              "end of this run may be missing from it")
 
     def _work(self, info: Dict[str, Any]) -> None:
-        from llmrun.runlog.recorder import open_now
-
         try:
             if callable(self.settings):
                 self.settings = self.settings()
             if isinstance(self.settings, LogSettings) and self.settings.enabled:
-                self.recorder = open_now(self.settings, info, self.warn)
+                self.recorder = self.opener(self.settings, info, self.warn)
         except Exception as exc:  # open_now warns for everything it can foresee
             _warn(self.warn, f"this run is not logged: {exc}")
             self.recorder = None

@@ -4,6 +4,8 @@
     rec.event(event)                            # every event of the run, in order
     rec.close()                                 # after the result event, and on any end
 
+(by default the recorder runs on a thread of its own: llmrun/runlog/background.py)
+
 A run's row is written when the recorder opens, so a run that dies at once is still there;
 SIGKILL loses only what had not finished. Nothing here can fail or stop a run: the first
 problem is one warning through `warn`, and the recorder goes quiet for the rest of the run.
@@ -37,7 +39,7 @@ def open_recorder(settings: Optional[LogSettings], info: Dict[str, Any], warn: W
     if background:
         from llmrun.runlog.background import BackgroundRecorder
 
-        return BackgroundRecorder(settings, info, warn)
+        return BackgroundRecorder(settings, info, warn, open_now)
     return open_now(settings, info, warn)
 
 
