@@ -51,13 +51,19 @@ class _Gathered(Consumer):
 
 def execute(options: RunOptions, prompt: str, consumers: Sequence[Consumer] = (), *,
             confirm: Optional[Confirm] = None, session: Any = None,
-            ctx: Optional[RunContext] = None) -> RunResult:
+            ctx: Optional[RunContext] = None,
+            log_info: Optional[Dict[str, Any]] = None) -> RunResult:
     """Run one ask to its end and return its result; `ctx` may be made by the caller (to
-    stop it, or to reach it from a signal handler)."""
+    stop it, or to reach it from a signal handler); `log_info` adds to the run log's row
+    (argv, kind, batch_id, item_id)."""
+    from llmrun.api.recording import LogConsumer
+
     ctx = ctx or RunContext(options.deadline, options.cancel)
     result = RunResult(provider=options.provider or "", model=options.model or "")
-    bus = Bus([_Gathered(result), *consumers])
+    log = LogConsumer(options, prompt, log_info)  # the run log: one more consumer
+    bus = Bus([_Gathered(result), log, *consumers])
     ctx.emit, ctx.flush = bus.emit, bus.flush
+    log.open(bus.emit)
     error: Optional[LlmrunError] = None
     completed = False
     with ctx.running():
@@ -108,7 +114,8 @@ def _after(o: RunOptions, result: RunResult) -> Optional[LlmrunError]:
 
 def _run(ctx: RunContext, o: RunOptions, prompt: str, result: RunResult,
          confirm: Optional[Confirm], session: Any) -> None:
-    from llmrun.loop.conversation import RequestOptions, first_messages
+    from llmrun.api.recording import continued, first_messages
+    from llmrun.loop.conversation import RequestOptions
     from llmrun.loop.limits import limits_for
     from llmrun.loop.run import run
     from llmrun.settings.config import load_config
@@ -118,6 +125,7 @@ def _run(ctx: RunContext, o: RunOptions, prompt: str, result: RunResult,
         ctx.gate = session.gate  # one rate limit and one 429 pause for all its runs
     structured = _structured(o)
     cfg = load_config()
+    o, earlier = continued(o)  # --continue/--cid: the logged run's conversation and settings
     cassette = None
     if o.replay:
         from llmrun.wire.cassette import Cassette
@@ -143,7 +151,7 @@ def _run(ctx: RunContext, o: RunOptions, prompt: str, result: RunResult,
         opts = RequestOptions(settings.model, o.max_tokens, o.temperature, o.reasoning_effort,
                               cache=settings.provider.cache and not o.no_cache)
         try:
-            run(ctx, result, transport, toolbox, opts, first_messages(settings.system, prompt),
+            run(ctx, result, transport, toolbox, opts, first_messages(settings.system, prompt, earlier),
                 limits, structured)
             limits.after_answer(lambda text: ctx.emit({"type": "warning", "message": text}))
         finally:

@@ -53,6 +53,7 @@ def read_prompt(words: Sequence[str], use_stdin: bool, env: Environment) -> str:
 
 def ask(o: AskOptions, env: Optional[Environment] = None) -> int:
     """Run one `llmrun ask`; return its exit status."""
+    from llmrun.api.recording import cli_info
     from llmrun.api.run import execute
     from llmrun.base.context import RunContext
     from llmrun.base.signals import handling
@@ -72,7 +73,8 @@ def ask(o: AskOptions, env: Optional[Environment] = None) -> int:
     try:
         with handling(ctx):  # SIGINT/SIGTERM/SIGHUP stop the request and the tools
             result = execute(options, prompt, [renderer], ctx=ctx,
-                             confirm=renderer.holding(ask_terminal))  # no spinner over it
+                             confirm=renderer.holding(ask_terminal),  # no spinner over it
+                             log_info=cli_info())
     except BaseException:
         renderer.close()  # a bug, or output that failed: erase the spinner first
         raise

@@ -19,7 +19,8 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 class _LazyGroup(click.Group):
     """Subcommands that live in their own module, imported only when used or listed."""
 
-    lazy = {"tools": ("llmrun.cli.tools", "tools"), "config": ("llmrun.cli.main", "config_group")}
+    lazy = {"tools": ("llmrun.cli.tools", "tools"), "config": ("llmrun.cli.main", "config_group"),
+            "log": ("llmrun.cli.log", "log_group")}
 
     def list_commands(self, ctx: click.Context) -> List[str]:
         return sorted(set(super().list_commands(ctx)) | set(self.lazy))
@@ -143,6 +144,11 @@ def _tool_paths(ctx: click.Context, param: click.Parameter, value: Any) -> List[
 @click.option("--no-cache", is_flag=True,
               help="Do not ask for prompt caching (Anthropic models via OpenRouter, Vercel).")
 @click.option("--no-stdin", is_flag=True, help="Do not read standard input.")
+@click.option("--no-log", is_flag=True,
+              help="Keep nothing of this run in the run log [env LLMRUN_NO_LOG=1].")
+@click.option("-c", "--continue", "continue_last", is_flag=True,
+              help="Go on with the newest finished ask run of the run log.")
+@click.option("--cid", metavar="ID", help="Go on with this run of the run log ('llmrun log').")
 def ask(prompt: tuple, json_: bool, **kwargs: Any) -> None:
     """Ask PROMPT, run the tools the model calls, print the answer.
 
