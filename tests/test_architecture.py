@@ -12,7 +12,7 @@ import llmrun
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: Top to bottom: a package may import the ones after it, never one before it.
-LAYERS = ["cli", "wire", "loop", "settings", "tools", "output", "base"]
+LAYERS = ["cli", "wire", "loop", "settings", "tools", "sandbox", "output", "base"]
 
 
 def modules():

@@ -46,6 +46,7 @@ class AskOptions:
     fail_on_tool_error: bool = False
     schema: Optional[str] = None
     schema_mode: str = "auto"
+    no_sandbox: bool = False  # every tool unconfined
 
 
 NOT_UTF8 = ("the prompt is not UTF-8 text (convert it first, e.g. with iconv, or pass "
@@ -207,16 +208,28 @@ def _limits(o: AskOptions, settings: Any) -> Any:
 @contextmanager
 def _tools(o: AskOptions, settings: Any, cfg: Any, renderer: Any) -> Iterator[Any]:
     """The Toolbox of the YAML tools and the MCP servers' tools; the servers stop after."""
+    from llmrun.sandbox.policy import settings_for
     from llmrun.tools.confirm import ask_terminal
     from llmrun.tools.runner import Toolbox
     from llmrun.tools.sources import mcp_names, open_tools
 
     show = renderer.server_line if o.verbose else None
+    confine = settings_for(cfg, o.no_sandbox, [o.record or ""])  # the tools' sandbox
     with open_tools(settings.tool_paths, o.tool, mcp_names(o.mcp, cfg), cfg, show,
-                    settings.sources.get("tools", ""), renderer.warn) as tools:
+                    settings.sources.get("tools", ""), renderer.warn, confine) as tools:
+        _sandbox_notes(o, renderer, tools)
         yield Toolbox(tools, yes=o.yes,
                       ask=renderer.holding(ask_terminal),  # no spinner over the question
                       parallel=o.parallel, approve=o.approve)
+
+
+def _sandbox_notes(o: AskOptions, renderer: Any, tools: Any) -> None:
+    """-v: each tool's sandbox policy (or that it runs unconfined, and why)."""
+    if o.verbose and tools:
+        from llmrun.tools.confine import describe_lines, support_line
+
+        for line in [support_line()] + describe_lines(tools):
+            renderer.note(line)
 
 
 def _transport(o: AskOptions, settings: Any, cassette: Any, renderer: Any) -> Any:

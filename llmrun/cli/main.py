@@ -142,6 +142,7 @@ def _tool_paths(ctx: click.Context, param: click.Parameter, value: Any) -> List[
 @click.option("--no-cache", is_flag=True,
               help="Do not ask for prompt caching (Anthropic models via OpenRouter, Vercel).")
 @click.option("--no-stdin", is_flag=True, help="Do not read standard input.")
+@click.option("--no-sandbox", is_flag=True, help="Run every tool unconfined (no sandbox).")
 def ask(prompt: tuple, json_: bool, **kwargs: Any) -> None:
     """Ask PROMPT, run the tools the model calls, print the answer.
 

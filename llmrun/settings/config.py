@@ -59,6 +59,11 @@ class Config:
     #: name -> (the SERVER mapping, "file:line"): parsed when a run uses it, so a server
     #: nobody asked for cannot fail a run (say, over an unset ${TOKEN})
     mcp_servers: Dict[str, Tuple[Any, str]] = field(default_factory=dict)
+    sandbox: bool = True  # false: every tool runs unconfined
+    sandbox_where: str = ""  # file:line of `sandbox:`, for -v
+    sandbox_tools: Dict[str, Any] = field(default_factory=dict)  # name -> Declared
+    sandbox_deny: List[str] = field(default_factory=list)
+    sandbox_network: Optional[str] = None  # "port-only" accepts Landlock's port rule
 
 
 def load_config(environ: Mapping[str, str] = os.environ) -> Config:
@@ -85,7 +90,8 @@ def load_config(environ: Mapping[str, str] = os.environ) -> Config:
     return _parse_config(data, lines, path)
 
 
-_TOP_KEYS = ("provider", "model", "system", "tools", "providers", "mcp", "mcp_servers")
+_TOP_KEYS = ("provider", "model", "system", "tools", "providers", "mcp", "mcp_servers",
+             "sandbox", "sandbox_tools", "sandbox_deny", "sandbox_network")
 _PROVIDER_KEYS = ("name", "base_url", "api_key_env", "dialect", "headers", "token_field",
                   "cache", "prices", "schema_mode")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -116,6 +122,7 @@ def _parse_config(data: Any, lines: Any, path: str) -> Config:
         raise fail(("providers",), "'providers' must be a list of mappings "
                                    "(each with name and base_url)")
     _parse_mcp(data, cfg, path, lines, fail)
+    _parse_sandbox(data, cfg, path, lines, fail)
     for i, entry in enumerate(providers):
         provider = _parse_provider(entry, lambda key, problem, i=i:
                                    fail(("providers", i) + ((key,) if key else ()), problem))
@@ -144,6 +151,37 @@ def _parse_mcp(data: Dict[str, Any], cfg: Config, path: str, lines: Any,
             raise fail(("mcp", i), f"'mcp' names server '{name}', which mcp_servers does not "
                                    f"define (defined: {', '.join(cfg.mcp_servers) or 'none'})")
     cfg.mcp = list(names)
+
+
+def _parse_sandbox(data: Dict[str, Any], cfg: Config, path: str, lines: Any,
+                   fail: Callable[..., ConfigError]) -> None:
+    """`sandbox`, `sandbox_tools`, `sandbox_deny`, `sandbox_network`."""
+    from llmrun.sandbox.policy import parse
+
+    if "sandbox" in data:
+        if not isinstance(data["sandbox"], bool):
+            raise fail(("sandbox",), "'sandbox' must be true or false")
+        cfg.sandbox, cfg.sandbox_where = data["sandbox"], f"{path}:{lines.at('sandbox')}"
+    tools = data.get("sandbox_tools") or {}
+    if not isinstance(tools, dict):
+        raise fail(("sandbox_tools",), "'sandbox_tools' must map tool or server names to "
+                                       "sandbox policies ({read, write, network, unix} or false)")
+    for name, raw in tools.items():
+        cfg.sandbox_tools[str(name)] = parse(
+            raw, lambda problem, *keys, n=name: fail(("sandbox_tools", n) + keys,
+                                                     f"sandbox_tools: {n}: {problem}"),
+            f"{path}:{lines.at('sandbox_tools', name)}")
+    deny = data.get("sandbox_deny") or []
+    if isinstance(deny, str):
+        deny = [deny]
+    if not isinstance(deny, list) or not all(isinstance(d, str) and d for d in deny):
+        raise fail(("sandbox_deny",), "'sandbox_deny' must be a list of paths")
+    folder = os.path.dirname(os.path.abspath(path))
+    cfg.sandbox_deny = [os.path.join(folder, os.path.expanduser(d)) for d in deny]
+    network = data.get("sandbox_network")
+    if network not in (None, "port-only", "strict"):
+        raise fail(("sandbox_network",), "'sandbox_network' must be port-only or strict")
+    cfg.sandbox_network = network
 
 
 def _tool_paths(value: Any, path: str, fail: Callable[[str], ConfigError]) -> List[str]:

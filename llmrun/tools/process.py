@@ -15,7 +15,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from llmrun.base.signals import running_lock as _running_lock
 from llmrun.base.signals import running_tools as _running
@@ -36,14 +36,21 @@ class Outcome:
 
 
 def run_process(argv: List[str], env: Dict[str, str], timeout: float, cap: int,
-                stdin: Optional[bytes] = None) -> Outcome:
-    """Run `argv` (no shell) in the current directory, stdin from /dev/null or `stdin`.
+                stdin: Optional[bytes] = None, policy: Any = None) -> Outcome:
+    """Run `argv` (no shell) in the current directory, stdin from /dev/null or `stdin`;
+    under the sandbox supervisor when `policy` (llmrun.sandbox.policy.Policy) is enabled.
 
     Raises OSError/ValueError/UnicodeEncodeError when it cannot even start.
     """
+    fds: Tuple[int, ...] = ()
+    if policy is not None and policy.enabled:
+        from llmrun.sandbox.launch import command
+        from llmrun.tools.childenv import is_secret
+
+        argv, fds = command(argv, policy, env, is_secret=is_secret)
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                            start_new_session=True)
+                            start_new_session=True, pass_fds=fds)
     with _running_lock:
         _running.add(proc)
     try:

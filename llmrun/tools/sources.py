@@ -27,18 +27,32 @@ def mcp_names(given: Sequence[str], cfg: Any) -> List[str]:
 @contextmanager
 def open_tools(paths: Sequence[str], only: Sequence[str], mcp: Sequence[str], cfg: Any,
                show: Optional[Callable[[str], None]] = None, source: str = "",
-               warn: Optional[Callable[[str], None]] = None) -> Iterator[List[Any]]:
-    """The tools of `paths` and of the MCP servers `mcp` names, while the servers run."""
+               warn: Optional[Callable[[str], None]] = None, sandbox: Any = None,
+               enforce: bool = True) -> Iterator[List[Any]]:
+    """The tools of `paths` and of the MCP servers `mcp` names, while the servers run.
+    `sandbox` (llmrun.sandbox.policy.Settings, else the config's) gives each tool and server
+    its policy; with `enforce`, a policy this machine cannot enforce is exit 3 before any
+    server starts or any tool is offered."""
+    from llmrun.sandbox.policy import settings_for
+    from llmrun.tools.confine import assign, require
     from llmrun.tools.spec import load_tools, unique_names
 
+    settings = sandbox if sandbox is not None else settings_for(cfg)
     tools = load_tools(paths, source=source, warn=warn) if paths else []
+    assign(tools, settings)
     servers: List[Any] = []
     if mcp:
         from llmrun.tools.mcp.source import start_all, stop_all
         from llmrun.tools.mcp.spec import parse_server, resolve
 
-        servers = start_all(resolve(list(mcp), _Configured(cfg.mcp_servers, parse_server)),
-                            show)
+        specs = resolve(list(mcp), _Configured(cfg.mcp_servers, parse_server))
+        stdio = [s for s in specs if s.command]
+        assign(stdio, settings)
+        if enforce:
+            require(stdio + [t for t in tools if not only or t.name in only])
+        servers = start_all(specs, show)
+    elif enforce:
+        require([t for t in tools if not only or t.name in only])
     try:
         for server in servers:
             tools.extend(server.tools())

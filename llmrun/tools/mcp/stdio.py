@@ -24,17 +24,25 @@ class StdioTransport:
                  ) -> None:
         from llmrun.base.signals import servers
         from llmrun.tools.childenv import child_env
+        from llmrun.tools.confine import policy_of
 
         self.spec = spec
         self._deliver, self._gone, self._show = deliver, gone, show
         self._tail: Deque[str] = collections.deque(maxlen=STDERR_LINES)
         self._write_lock = threading.Lock()
         self.ignored = 0  # lines of stdout that were not JSON-RPC
+        argv, env, fds = [spec.command, *spec.args], child_env(extra=spec.env), ()
         try:
-            self.proc = subprocess.Popen([spec.command, *spec.args],  # type: ignore[list-item]
+            if policy_of(spec).enabled:  # confined, under its supervisor
+                from llmrun.sandbox.launch import command
+                from llmrun.tools.childenv import is_secret
+
+                argv, fds = command(argv, policy_of(spec), env, spec.cwd,  # type: ignore
+                                    is_secret=is_secret)
+            self.proc = subprocess.Popen(argv,  # type: ignore[arg-type]
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         stderr=subprocess.PIPE, cwd=spec.cwd,
-                                         env=child_env(extra=spec.env), start_new_session=True)
+                                         stderr=subprocess.PIPE, cwd=spec.cwd, env=env,
+                                         start_new_session=True, pass_fds=fds)
         except (OSError, ValueError) as exc:
             raise ServerGone(f"cannot start {spec.command!r}: "
                              f"{getattr(exc, 'strerror', None) or exc}") from None

@@ -1,0 +1,65 @@
+"""How llmrun starts a confined process: the supervisor's command line and the lifeline.
+
+The lifeline is a pipe whose write end only llmrun holds (never inherited by any child);
+every supervisor gets the read end. When llmrun dies, even by SIGKILL, the kernel closes the
+write end, every supervisor reads end-of-file and kills its call's processes. Unlike
+PR_SET_PDEATHSIG this does not depend on which of llmrun's threads started the supervisor.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import shutil
+import sys
+import tempfile
+import threading
+from typing import Callable, Dict, List, Optional, Tuple
+
+from llmrun.sandbox.policy import Policy, plan
+
+SUPERVISOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "supervisor.py")
+MAX_ARG = 100_000
+_lock = threading.Lock()
+_lifeline: List[int] = []  # [read end, write end] once made
+
+
+def lifeline() -> int:
+    """The read end of this process's lifeline pipe (made on first use, kept open)."""
+    with _lock:
+        if not _lifeline or os.getpid() != _lifeline[2]:
+            read, write = os.pipe()  # both non-inheritable
+            _lifeline[:] = [read, write, os.getpid()]
+        return _lifeline[0]
+
+
+def command(argv: List[str], policy: Policy, env: Dict[str, str],
+            cwd: Optional[str] = None, extra: Optional[Dict[str, str]] = None,
+            is_secret: Optional[Callable[[str], bool]] = None) -> Tuple[List[str], Tuple[int, ...]]:
+    """The argv that runs `argv` under `policy`, and the descriptors to pass to it.
+
+    Raises FileNotFoundError when the program does not exist, as Popen would. Before the
+    first confined process starts, llmrun hides its own secrets (`environ.harden`).
+    """
+    from llmrun.sandbox.support import probe
+
+    program = argv[0]
+    if ("/" in program and not os.path.exists(os.path.join(cwd or "", program))) or \
+            ("/" not in program and shutil.which(program, path=env.get("PATH")) is None):
+        raise FileNotFoundError(2, "No such file or directory", program)
+    if is_secret is not None:
+        from llmrun.sandbox.environ import harden
+
+        harden(is_secret)
+    support = probe()
+    fd = lifeline()
+    steps = dict(plan(policy, os.path.abspath(cwd or os.getcwd()), support.landlock,
+                      support.arch), tmp_base=tempfile.gettempdir(), lifeline=fd, env=extra or {})
+    data = marshal.dumps(steps)
+    arg = data.hex()
+    if len(arg) > MAX_ARG:  # a single argument may be at most 128 KiB
+        handle, path = tempfile.mkstemp(prefix="llmrun-plan-")
+        with os.fdopen(handle, "wb") as fh:
+            fh.write(data)
+        arg = "@" + path
+    return [sys.executable, "-I", "-S", SUPERVISOR, arg, *argv], (fd,)
