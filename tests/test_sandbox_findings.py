@@ -35,8 +35,8 @@ def test_secrets_cannot_be_read_by_any_kind_of_tool_even_from_home(world, kind):
         done = shell(world, kind, f"cat {path}", cwd=home)
         assert KEY not in done.stdout and AWS not in done.stdout, (path, done.stdout)
         assert done.returncode == 7 and "Permission denied" in done.stdout, (path, done.stdout)
-    listing = shell(world, kind, "ls -a ~/.ssh; ls ~/link-to-ssh/", cwd=home)
-    assert "id_rsa" not in listing.stdout
+    listing = shell(world, kind, "ls -a; ls ~/.ssh/", cwd=home)  # names, never contents
+    assert "notes.txt" in listing.stdout and KEY not in listing.stdout
     ordinary = shell(world, kind, "cat ~/notes.txt; hello-tool", cwd=home)  # the rest reads
     assert ordinary.returncode == 0, ordinary.stdout + ordinary.stderr
     assert "my notes" in ordinary.stdout and "hello from local bin" in ordinary.stdout

@@ -130,8 +130,7 @@ def check(files: Tuple[str, ...], paths: Tuple[str, ...], mcp: Tuple[str, ...],
                 report.tools.extend(served)
         except ConfigError as exc:
             report.problems.append(exc.message)
-    for line in sandbox_report(report, _settings(no_sandbox, report)):
-        click.echo(line)
+    sandbox = sandbox_report(report, _settings(no_sandbox, report))
     for warning in report.warnings:
         click.echo(f"llmrun: warning: {warning}", err=True)
     for problem in report.problems:
@@ -142,6 +141,8 @@ def check(files: Tuple[str, ...], paths: Tuple[str, ...], mcp: Tuple[str, ...],
     click.echo(f"ok: {tools} tool{'s' if tools != 1 else ''} in {files} "
                f"file{'s' if files != 1 else ''}"
                + (f" ({', '.join(t.name for t in report.tools)})" if tools else ""))
+    for line in sandbox:  # what this machine enforces, and each tool's policy
+        click.echo(line)
 
 
 def _settings(no_sandbox: bool, report: Any) -> Any:

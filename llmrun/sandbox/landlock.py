@@ -64,28 +64,30 @@ def _within(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
-def carve(root: str, rights: int, denied: Iterable[str]) -> List[Tuple[str, int]]:
+def carve(root: str, rights: int, denied: Iterable[str], between: int = 0
+          ) -> List[Tuple[str, int]]:
     """`rights` on everything under `root` except the `denied` paths (absolute, resolved):
-    each denied path's ancestors below `root` get nothing themselves, their other children
-    get the rights. A denied path that does not exist still keeps its parent closed, so it
-    cannot be created either."""
+    each denied path's ancestors from `root` down get only `between` themselves (a right on
+    a folder reaches all below it, the denied path too), their other children get `rights`.
+    A denied path that does not exist still keeps its parent closed, so it cannot be
+    created either."""
     inside = sorted({d.rstrip("/") or "/" for d in denied if _within(d, root)})
     if any(d == root.rstrip("/") or d == root for d in inside):
         return []
     if not inside:
         return [(root, rights)]
-    grants = []
+    grants = [(root, between)] if between else []
     try:
         names = sorted(os.listdir(root))
     except OSError:
-        return []  # unreadable or gone: nothing below it can be granted
+        return grants  # unreadable or gone: nothing below it can be granted
     for name in names:
         child = os.path.join(root, name)
         if os.path.islink(child):
             continue  # a rule on a link would land on its target (say, a link to ~/.ssh)
         if any(_within(d, child) for d in inside):
             if not any(d == child for d in inside):
-                grants.extend(carve(child, rights, inside))
+                grants.extend(carve(child, rights, inside, between))
         else:
             grants.append((child, rights))
     return grants

@@ -157,7 +157,9 @@ def _plan(policy: Policy, cwd: str, abi: int, arch: str) -> Dict[str, Any]:
     deny = [d for d in secrets if not any(_within(d, r) for r in reads)]
     writes = _unique(expand(p, cwd) for p in policy.write)
     protect = _unique(secrets + [expand(p, cwd) for p in STARTUP] + _hooks(writes + [cwd]))
-    rules = ll.carve("/", ll.READ, deny + ["/dev"])
+    # folders above a secret may be listed (a tool in ~ must see its own files): so a
+    # secret folder's names can be listed too, never opened
+    rules = ll.carve("/", ll.READ, deny + ["/dev"], between=ll.READ_DIR)
     rules += [(p, ll.READ) for p in reads]
     rules += [(p, ll.DEVICE) for p in DEVICES]
     for root in writes:
