@@ -64,13 +64,14 @@ def _within(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
-def carve(root: str, rights: int, denied: Iterable[str], between: int = 0
-          ) -> List[Tuple[str, int]]:
+def carve(root: str, rights: int, denied: Iterable[str], between: int = 0,
+          listed: Optional[Dict[str, int]] = None) -> List[Tuple[str, int]]:
     """`rights` on everything under `root` except the `denied` paths (absolute, resolved):
     each denied path's ancestors from `root` down get only `between` themselves (a right on
     a folder reaches all below it, the denied path too), their other children get `rights`.
     A denied path that does not exist still keeps its parent closed, so it cannot be
-    created either."""
+    created either. `listed` collects each folder listed, with its mtime (a later change
+    there means the grants must be made again)."""
     inside = sorted({d.rstrip("/") or "/" for d in denied if _within(d, root)})
     if any(d == root.rstrip("/") or d == root for d in inside):
         return []
@@ -79,6 +80,8 @@ def carve(root: str, rights: int, denied: Iterable[str], between: int = 0
     grants = [(root, between)] if between else []
     try:
         names = sorted(os.listdir(root))
+        if listed is not None:
+            listed[root] = os.stat(root).st_mtime_ns
     except OSError:
         return grants  # unreadable or gone: nothing below it can be granted
     for name in names:
@@ -87,7 +90,7 @@ def carve(root: str, rights: int, denied: Iterable[str], between: int = 0
             continue  # a rule on a link would land on its target (say, a link to ~/.ssh)
         if any(_within(d, child) for d in inside):
             if not any(d == child for d in inside):
-                grants.extend(carve(child, rights, inside, between))
+                grants.extend(carve(child, rights, inside, between, listed))
         else:
             grants.append((child, rights))
     return grants

@@ -14,7 +14,7 @@ import shutil
 import sys
 import tempfile
 import threading
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from llmrun.sandbox.policy import Policy, plan
 
@@ -31,6 +31,39 @@ def lifeline() -> int:
             read, write = os.pipe()  # both non-inheritable
             _lifeline[:] = [read, write, os.getpid()]
         return _lifeline[0]
+
+
+RELAY_PORT = 3128  # inside the tool's own network namespace
+
+
+def proxy_env(url: str) -> Dict[str, str]:
+    """Every spelling of the proxy variables, pointing at `url`; NO_PROXY cleared."""
+    env = {}
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY"):
+        env[name] = env[name.lower()] = url
+    env["NO_PROXY"] = env["no_proxy"] = ""
+    return env
+
+
+def _network(policy: Policy, support: Any) -> Dict[str, Any]:
+    """The plan's network part for `public` or a host list: a network namespace whose only
+    way out is the proxy (strong), or, with sandbox_network: port-only, Landlock's rule that
+    TCP may connect only to the proxy's port on the host."""
+    from llmrun.sandbox.proxy import Proxy
+    from llmrun.sandbox.seccomp import AF_INET, AF_INET6, AF_NETLINK, AF_UNIX
+
+    strong = support.userns
+    with _lock:
+        if policy.proxy is None:
+            policy.proxy = Proxy(policy.network, unix=strong)  # type: ignore[arg-type]
+    proxy = policy.proxy
+    sockets = [AF_INET, AF_INET6, AF_NETLINK] + ([AF_UNIX] if policy.unix else [])
+    if strong:
+        return {"relay": {"port": RELAY_PORT, "path": proxy.path}, "ports": [RELAY_PORT],
+                "sockets": sockets, "stream_only": True,
+                "env": proxy_env(f"http://127.0.0.1:{RELAY_PORT}")}
+    return {"ports": [proxy.port], "sockets": sockets, "stream_only": True,
+            "env": proxy_env(f"http://127.0.0.1:{proxy.port}")}
 
 
 def command(argv: List[str], policy: Policy, env: Dict[str, str],
@@ -54,7 +87,11 @@ def command(argv: List[str], policy: Policy, env: Dict[str, str],
     support = probe()
     fd = lifeline()
     steps = dict(plan(policy, os.path.abspath(cwd or os.getcwd()), support.landlock,
-                      support.arch), tmp_base=tempfile.gettempdir(), lifeline=fd, env=extra or {})
+                      support.arch), tmp_base=tempfile.gettempdir(), lifeline=fd,
+                 env=dict(extra or {}))
+    if policy.proxied:
+        net = _network(policy, support)
+        steps.update(net, env=dict(steps["env"], **net["env"]))
     data = marshal.dumps(steps)
     arg = data.hex()
     if len(arg) > MAX_ARG:  # a single argument may be at most 128 KiB

@@ -106,6 +106,7 @@ class Policy:
     off_reason: str = ""  # why it runs unconfined
     port_only: bool = False  # sandbox_network: port-only was accepted
     plans: Dict[Any, Dict[str, Any]] = field(default_factory=dict, repr=False, compare=False)
+    proxy: Any = field(default=None, repr=False, compare=False)  # its running proxy, if any
 
     @property
     def proxied(self) -> bool:
@@ -125,9 +126,13 @@ class Policy:
         return f"reads {reads}; writes {writes}; network: {network}{weak}{unix}"
 
     def failure_note(self) -> str:
-        """The line an error result of a confined call ends with."""
-        return (f"[llmrun: this call ran in the sandbox ({self.describe()}); if it needs "
-                f"more, the tool's `sandbox:` key or the config's sandbox_tools can allow it]")
+        """The line an error result of a confined call ends with (naming the hosts its
+        proxy refused)."""
+        refused = list(dict.fromkeys(self.proxy.refused))[-5:] if self.proxy else []
+        named = f"; the proxy refused {', '.join(refused)}" if refused else ""
+        return (f"[llmrun: this call ran in the sandbox ({self.describe()}){named}; if it "
+                f"needs more, the tool's `sandbox:` key or the config's sandbox_tools can "
+                f"allow it]")
 
 
 def expand(path: str, cwd: str) -> str:
@@ -139,13 +144,21 @@ def plan(policy: Policy, cwd: str, abi: int, arch: str) -> Dict[str, Any]:
     """What the supervisor enforces for `policy` in `cwd`: the Landlock rules (path, rights),
     the TCP ports (None: TCP not handled) and the socket families (None: any).
 
-    Made once per tool and working directory in a run: the rules only ever miss entries
-    that appear later, which fails closed (a new sibling of a secret is not readable).
+    Made again only when a folder it listed has changed since (a new file beside a secret
+    must become readable; the walk costs milliseconds, a few stat calls do not).
     """
     key = (cwd, abi, arch)
-    if key not in policy.plans:
-        policy.plans[key] = _plan(policy, cwd, abi, arch)
-    return policy.plans[key]
+    made = policy.plans.get(key)
+    if made is None or not _unchanged(made["listed"]):
+        made = policy.plans[key] = _plan(policy, cwd, abi, arch)
+    return {k: v for k, v in made.items() if k != "listed"}
+
+
+def _unchanged(listed: Dict[str, int]) -> bool:
+    try:
+        return all(os.stat(path).st_mtime_ns == mtime for path, mtime in listed.items())
+    except OSError:
+        return False
 
 
 def _plan(policy: Policy, cwd: str, abi: int, arch: str) -> Dict[str, Any]:
@@ -159,17 +172,18 @@ def _plan(policy: Policy, cwd: str, abi: int, arch: str) -> Dict[str, Any]:
     protect = _unique(secrets + [expand(p, cwd) for p in STARTUP] + _hooks(writes + [cwd]))
     # folders above a secret may be listed (a tool in ~ must see its own files): so a
     # secret folder's names can be listed too, never opened
-    rules = ll.carve("/", ll.READ, deny + ["/dev"], between=ll.READ_DIR)
+    listed: Dict[str, int] = {}
+    rules = ll.carve("/", ll.READ, deny + ["/dev"], ll.READ_DIR, listed)
     rules += [(p, ll.READ) for p in reads]
     rules += [(p, ll.DEVICE) for p in DEVICES]
     for root in writes:
-        rules += ll.carve(root, ll.WRITE, protect)
+        rules += ll.carve(root, ll.WRITE, protect, 0, listed)
     ports: Optional[List[int]] = None
     sockets: Optional[List[int]] = None
     if policy.network is False:
         ports, sockets = [], [AF_NETLINK] + ([AF_UNIX] if policy.unix else [])
     return {"abi": abi, "arch": arch, "grants": list(ll.merge(rules).items()),
-            "ports": ports, "sockets": sockets}
+            "ports": ports, "sockets": sockets, "listed": listed}
 
 
 def _hooks(roots: Sequence[str]) -> List[str]:

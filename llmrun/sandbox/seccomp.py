@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 PR_SET_NO_NEW_PRIVS, PR_GET_SECCOMP, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 21, 22, 2
 RET_KILL_PROCESS, RET_ERRNO, RET_ALLOW = 0x80000000, 0x00050000, 0x7FFF0000
-LD_W_ABS, JEQ_K, JGE_K, RET_K = 0x20, 0x15, 0x35, 0x06
+LD_W_ABS, JEQ_K, JGE_K, RET_K, AND_K = 0x20, 0x15, 0x35, 0x06, 0x54
+SOCK_STREAM, SOCK_TYPE_MASK = 1, 0xF
 AF_UNIX, AF_INET, AF_INET6, AF_NETLINK, AF_PACKET = 1, 2, 10, 16, 17
 EPERM = 1
 X32_BIT = 0x40000000
@@ -56,9 +57,11 @@ def supported() -> bool:
     return libc.prctl(PR_GET_SECCOMP, 0, 0, 0, 0) >= 0
 
 
-def program(arch: str, sockets: Optional[Iterable[int]]) -> List[Tuple[int, int, int, int]]:
+def program(arch: str, sockets: Optional[Iterable[int]], stream_only: bool = False
+            ) -> List[Tuple[int, int, int, int]]:
     """The filter: `sockets` None leaves socket() alone (network: true); else only those
-    address families may be created (EPERM for every other)."""
+    address families may be created (EPERM for every other); with `stream_only`, IPv4 and
+    IPv6 sockets only of SOCK_STREAM (TCP to the proxy; no UDP, no raw)."""
     audit, numbers = ARCHES[arch]
     prog = [(LD_W_ABS, 0, 0, 4), (JEQ_K, 1, 0, audit), (RET_K, 0, 0, RET_KILL_PROCESS),
                         (LD_W_ABS, 0, 0, 0)]
@@ -71,7 +74,12 @@ def program(arch: str, sockets: Optional[Iterable[int]]) -> List[Tuple[int, int,
         allowed = sorted(set(sockets))
         block = [(LD_W_ABS, 0, 0, 16)]  # args[0], low 32 bits (little-endian)
         for family in allowed:
-            block += [(JEQ_K, 0, 1, family), (RET_K, 0, 0, RET_ALLOW)]
+            if stream_only and family in (AF_INET, AF_INET6):
+                block += [(JEQ_K, 0, 5, family), (LD_W_ABS, 0, 0, 24),  # args[1], the type
+                          (AND_K, 0, 0, SOCK_TYPE_MASK), (JEQ_K, 0, 1, SOCK_STREAM),
+                          (RET_K, 0, 0, RET_ALLOW), (RET_K, 0, 0, deny)]
+            else:
+                block += [(JEQ_K, 0, 1, family), (RET_K, 0, 0, RET_ALLOW)]
         block.append((RET_K, 0, 0, deny))
         prog += [(JEQ_K, 0, len(block), numbers["socket"])] + block
     prog.append((RET_K, 0, 0, RET_ALLOW))

@@ -48,7 +48,9 @@ def main():
         os.set_inheritable(lifeline, False)
     tmp = os.path.join(plan["tmp_base"], "llmrun-tool-" + os.urandom(6).hex())
     os.mkdir(tmp, 0o700)
-    env = dict(os.environ, TMPDIR=tmp, TMP=tmp, TEMP=tmp, **plan.get("env", {}))
+    env = dict(os.environ)
+    env.update(plan.get("env", {}))  # the sandbox's own variables win over a server's env
+    env.update(TMPDIR=tmp, TMP=tmp, TEMP=tmp)
     try:
         from llmrun.sandbox import landlock
 
@@ -98,6 +100,11 @@ def _keeper(front, plan, argv, env, ruleset, tmp, lifeline):
         signal.signal(sig, lambda s, _f: stopped.append(s))
     signal.signal(signal.SIGCHLD, lambda s, _f: None)
     signal.set_wakeup_fd(wake_w)
+    try:
+        relay = _Relay(plan["relay"]) if plan.get("relay") else None  # in its own netns
+    except OSError as exc:
+        _rmtree(tmp)
+        _fail(f"cannot make the tool's network namespace: {exc}", 125)
     keeper = os.getpid()
     tool = os.fork()
     if tool == 0:
@@ -108,17 +115,91 @@ def _keeper(front, plan, argv, env, ruleset, tmp, lifeline):
     watch = [wake_r] + ([lifeline] if lifeline is not None else [])
     status = None
     while status is None and not stopped:
-        ready, _, _ = select.select(watch, [], [])
+        ready, _, _ = select.select(watch + (relay.fds() if relay else []), [], [])
         if lifeline in ready and not os.read(lifeline, 1):
             break  # llmrun is gone
         if wake_r in ready:
             os.read(wake_r, 512)
+        if relay:
+            relay.serve(ready)
         status = _reap(tool)
     _kill_descendants()
     _rmtree(tmp)
     if status is None:
         os._exit(128 + (stopped[0] if stopped else signal.SIGKILL))
     _exit_like(status)
+
+
+class _Relay:
+    """The tool's only way out: its own network namespace holds nothing but loopback, where
+    this listens on the proxy port and carries each connection to llmrun's proxy, a Unix
+    socket outside (a path is reachable from any network namespace)."""
+
+    def __init__(self, spec):
+        import _socket
+
+        self._socket = _socket
+        self.path = spec["path"]
+        _enter_netns()
+        self.listener = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
+        self.listener.bind(("127.0.0.1", spec["port"]))
+        self.listener.listen(64)
+        self.peers = {}
+
+    def fds(self):
+        return [self.listener.fileno()] + list(self.peers)
+
+    def serve(self, ready):
+        sock = self._socket
+        for fd in ready:
+            if fd == self.listener.fileno():
+                try:
+                    inner = sock.socket(fileno=self.listener._accept()[0])
+                    outer = sock.socket(sock.AF_UNIX, sock.SOCK_STREAM)
+                    outer.connect(self.path)
+                except OSError:
+                    continue
+                self.peers[inner.fileno()] = (inner, outer)
+                self.peers[outer.fileno()] = (outer, inner)
+            elif fd in self.peers:
+                src, dst = self.peers[fd]
+                try:
+                    data = src.recv(65536)
+                    if data:
+                        dst.sendall(data)
+                        continue
+                except OSError:
+                    pass
+                for s in (src, dst):
+                    self.peers.pop(s.fileno(), None)
+                    s.close()
+
+
+def _enter_netns():
+    """A network namespace of its own (with a user namespace unless root), loopback up."""
+    import fcntl
+    import struct
+
+    uid, gid = os.geteuid(), os.getegid()
+    flags = 0x40000000 | (0x10000000 if uid != 0 else 0)  # CLONE_NEWNET, CLONE_NEWUSER
+    if _libc().unshare(flags) != 0:
+        import ctypes
+
+        raise OSError(ctypes.get_errno(), "unshare (network namespace)")
+    if uid != 0:
+        for name, text in (("uid_map", f"{uid} {uid} 1"), ("setgroups", "deny"),
+                           ("gid_map", f"{gid} {gid} 1")):
+            with open(f"/proc/self/{name}", "w") as fh:
+                fh.write(text)
+    import _socket
+
+    probe = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+    try:
+        ifr = fcntl.ioctl(probe.fileno(), 0x8913, struct.pack("16sH14s", b"lo", 0, b""))
+        up = struct.unpack("16sH14s", ifr)[1] | 1  # IFF_UP
+        fcntl.ioctl(probe.fileno(), 0x8914, struct.pack("16sH14s", b"lo", up, b""))
+    finally:
+        probe.close()
 
 
 def _reap(tool):
@@ -149,7 +230,8 @@ def _tool(keeper, plan, argv, env, ruleset):
         seccomp.no_new_privs()
         landlock.restrict_self(ruleset)
         os.close(ruleset)
-        seccomp.install(seccomp.program(plan["arch"], plan["sockets"]))
+        seccomp.install(seccomp.program(plan["arch"], plan["sockets"],
+                                        plan.get("stream_only", False)))
     except BaseException as exc:
         _fail(f"cannot confine the tool: {exc}", 125)
     try:

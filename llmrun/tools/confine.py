@@ -37,6 +37,16 @@ def problem(policies: Iterable[Policy]) -> Optional[str]:
     if lacking:
         return (f"the sandbox cannot be enforced on this machine: it lacks "
                 f"{' and '.join(lacking)} (needed by tool '{confined[0].name}')")
+    for policy in confined:
+        if policy.proxied and not support.userns:
+            if not policy.port_only:
+                return (f"tool '{policy.name}' may reach only some hosts, and this machine "
+                        "cannot close every other way out (that needs user namespaces, for a "
+                        "network namespace); set sandbox_network: port-only in the config to "
+                        "accept Landlock's port-only rule")
+            if support.landlock < 4:
+                return (f"tool '{policy.name}' may reach only some hosts: even the port-only "
+                        f"rule needs Landlock ABI 4 (this kernel has {support.landlock})")
     return None
 
 
