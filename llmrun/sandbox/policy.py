@@ -75,12 +75,11 @@ def parse(raw: Any, fail: Callable[..., ConfigError], where: str = "") -> Declar
 def _network(value: Any, fail: Callable[[str], ConfigError]) -> Network:
     if isinstance(value, bool) or value == "public":
         return value
-    if isinstance(value, str):
-        value = [value]
     shape = ("sandbox.network must be false, true, public, or a list of hosts "
              "(wttr.in, \"*.github.com\", api.example.com:8443)")
     if not isinstance(value, list) or not value:
-        raise fail(shape)
+        raise fail(shape + (f"; a host goes in a list: [{value}]" if isinstance(value, str)
+                            else ""))
     for host in value:
         if not isinstance(host, str) or not _HOST.match(host) or _bad_port(host):
             raise fail(f"{shape}; not {host!r}")
