@@ -68,8 +68,12 @@ def _network(policy: Policy, support: Any) -> Dict[str, Any]:
 
 def command(argv: List[str], policy: Policy, env: Dict[str, str],
             cwd: Optional[str] = None, extra: Optional[Dict[str, str]] = None,
-            is_secret: Optional[Callable[[str], bool]] = None) -> Tuple[List[str], Tuple[int, ...]]:
-    """The argv that runs `argv` under `policy`, and the descriptors to pass to it.
+            is_secret: Optional[Callable[[str], bool]] = None
+            ) -> Tuple[List[str], Tuple[int, ...], int]:
+    """The argv that runs `argv` under `policy`, the descriptors to pass to it, and the read
+    end of its "done" pipe: end-of-file there means the call's supervisor has exited, after
+    killing every process of the call (`wait_done`). The caller closes the write end (the
+    second descriptor) once the process started, and the read end when done.
 
     Raises FileNotFoundError when the program does not exist, as Popen would. Before the
     first confined process starts, llmrun hides its own secrets (`environ.harden`).
@@ -86,8 +90,9 @@ def command(argv: List[str], policy: Policy, env: Dict[str, str],
         harden(is_secret)
     support = probe()
     fd = lifeline()
+    done_r, done_w = os.pipe()
     steps = dict(plan(policy, os.path.abspath(cwd or os.getcwd()), support.landlock,
-                      support.arch), tmp_base=tempfile.gettempdir(), lifeline=fd,
+                      support.arch), tmp_base=tempfile.gettempdir(), lifeline=fd, done=done_w,
                  env=dict(extra or {}))
     if policy.proxied:
         net = _network(policy, support)
@@ -99,4 +104,17 @@ def command(argv: List[str], policy: Policy, env: Dict[str, str],
         with os.fdopen(handle, "wb") as fh:
             fh.write(data)
         arg = "@" + path
-    return [sys.executable, "-I", "-S", SUPERVISOR, arg, *argv], (fd,)
+    return [sys.executable, "-I", "-S", SUPERVISOR, arg, *argv], (fd, done_w), done_r
+
+
+def wait_done(done: int, timeout: float = 5.0) -> bool:
+    """Wait until the supervisor behind `done` has exited (its pipe reads end-of-file)."""
+    import select
+
+    try:
+        while select.select([done], [], [], timeout)[0]:
+            if not os.read(done, 512):
+                return True
+    except OSError:
+        return True
+    return False

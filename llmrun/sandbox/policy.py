@@ -235,7 +235,9 @@ def settings_for(cfg: Any, no_sandbox: bool = False, extra_deny: Sequence[str] =
     if getattr(cfg, "sandbox", True) is False:
         return Settings(False, f"sandbox: false in {getattr(cfg, 'sandbox_where', '') or 'the config'}")
     log = getattr(cfg, "log_db", None)
-    own = [p for p in (getattr(cfg, "path", None), log) if p] + _own_dirs()
+    keys = [getattr(p, "api_key_file", None) for p in (getattr(cfg, "providers", None) or {})
+            .values()]
+    own = [p for p in [getattr(cfg, "path", None), log] + keys if p] + _own_dirs()
     own += [log + suffix for suffix in ("-wal", "-shm", "-journal")] if log else []
     deny = list(getattr(cfg, "sandbox_deny", None) or []) + own + [p for p in extra_deny if p]
     return Settings(True, "", deny, dict(getattr(cfg, "sandbox_tools", None) or {}),

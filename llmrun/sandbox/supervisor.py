@@ -43,9 +43,11 @@ def main():
     plan, argv = _load(sys.argv[1]), sys.argv[2:]
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
         os.path.abspath(__file__)))))
-    lifeline = plan.get("lifeline")
-    if lifeline is not None:
-        os.set_inheritable(lifeline, False)
+    lifeline, done = plan.get("lifeline"), plan.get("done")
+    for fd in (lifeline, done):  # the keeper holds them; the tool never gets them
+        if fd is not None:
+            os.set_inheritable(fd, False)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])  # a blocked SIGTERM would hide the end
     tmp = os.path.join(plan["tmp_base"], "llmrun-tool-" + os.urandom(6).hex())
     os.mkdir(tmp, 0o700)
     env = dict(os.environ)
@@ -65,8 +67,9 @@ def main():
     if keeper == 0:
         _keeper(front, plan, argv, env, ruleset, tmp, lifeline)
     os.close(ruleset)
-    if lifeline is not None:
-        os.close(lifeline)
+    for fd in (lifeline, done):  # the keeper's now: it closes `done` by exiting, last of all
+        if fd is not None:
+            os.close(fd)
     while True:
         try:
             _, status = os.waitpid(keeper, 0)

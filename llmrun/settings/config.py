@@ -92,8 +92,8 @@ def load_config(environ: Mapping[str, str] = os.environ) -> Config:
 
 _TOP_KEYS = ("provider", "model", "system", "tools", "providers", "mcp", "mcp_servers",
              "sandbox", "sandbox_tools", "sandbox_deny", "sandbox_network")
-_PROVIDER_KEYS = ("name", "base_url", "api_key_env", "dialect", "headers", "token_field",
-                  "cache", "prices", "schema_mode")
+_PROVIDER_KEYS = ("name", "base_url", "api_key_env", "api_key_file", "dialect", "headers",
+                  "token_field", "cache", "prices", "schema_mode")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -126,6 +126,12 @@ def _parse_config(data: Any, lines: Any, path: str) -> Config:
     for i, entry in enumerate(providers):
         provider = _parse_provider(entry, lambda key, problem, i=i:
                                    fail(("providers", i) + ((key,) if key else ()), problem))
+        if isinstance(entry.get("api_key_file"), str) and entry["api_key_file"]:
+            folder = os.path.dirname(os.path.abspath(path))
+            provider.api_key_file = os.path.join(folder, os.path.expanduser(entry["api_key_file"]))
+        elif "api_key_file" in entry:
+            raise fail(("providers", i, "api_key_file"), f"provider '{provider.name}': "
+                       "api_key_file must be the path of a file holding the key")
         if provider.name in cfg.providers:
             raise fail(("providers", i, "name"), f"provider '{provider.name}' is defined twice")
         cfg.providers[provider.name] = provider

@@ -43,14 +43,22 @@ def run_process(argv: List[str], env: Dict[str, str], timeout: float, cap: int,
     Raises OSError/ValueError/UnicodeEncodeError when it cannot even start.
     """
     fds: Tuple[int, ...] = ()
+    done = None  # a confined call's "done" pipe: end-of-file once its supervisor is gone
     if policy is not None and policy.enabled:
         from llmrun.sandbox.launch import command
         from llmrun.tools.childenv import is_secret
 
-        argv, fds = command(argv, policy, env, is_secret=is_secret)
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                            start_new_session=True, pass_fds=fds)
+        argv, fds, done = command(argv, policy, env, is_secret=is_secret)
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL if stdin is None else
+                                subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=env, start_new_session=True, pass_fds=fds)
+    except BaseException:
+        _close(done)
+        raise
+    finally:
+        _close(fds[1] if fds else None)
+    proc.llmrun_done = done  # type: ignore[attr-defined]
     with _running_lock:
         _running.add(proc)
     try:
@@ -66,6 +74,15 @@ def run_process(argv: List[str], env: Dict[str, str], timeout: float, cap: int,
                 pipe.close()
         with _running_lock:
             _running.discard(proc)
+        _close(done)
+
+
+def _close(fd: Optional[int]) -> None:
+    if fd is not None:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 def _feed(proc: subprocess.Popen, data: bytes) -> None:
@@ -164,6 +181,11 @@ def stop_group(proc: subprocess.Popen) -> None:
         proc.wait(timeout=5)
     except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL cannot be ignored
         pass
+    done = getattr(proc, "llmrun_done", None)
+    if done is not None:  # confined: its supervisor kills the rest; wait until it has
+        from llmrun.sandbox.launch import wait_done
+
+        wait_done(done)
 
 
 def stop_all() -> int:

@@ -37,12 +37,15 @@ class StdioTransport:
                 from llmrun.sandbox.launch import command
                 from llmrun.tools.childenv import is_secret
 
-                argv, fds = command(argv, policy_of(spec), env, spec.cwd,  # type: ignore
-                                    is_secret=is_secret)
+                argv, fds, done = command(argv, policy_of(spec), env, spec.cwd,  # type: ignore
+                                          is_secret=is_secret)
+                os.close(done)  # its reader thread's end-of-file says the same
             self.proc = subprocess.Popen(argv,  # type: ignore[arg-type]
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                          stderr=subprocess.PIPE, cwd=spec.cwd, env=env,
                                          start_new_session=True, pass_fds=fds)
+            if fds:
+                os.close(fds[1])
         except (OSError, ValueError) as exc:
             raise ServerGone(f"cannot start {spec.command!r}: "
                              f"{getattr(exc, 'strerror', None) or exc}") from None
