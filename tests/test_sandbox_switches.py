@@ -118,7 +118,7 @@ def test_a_host_list_without_network_namespaces_needs_port_only(world, server):
         weak = world.run_tool("fetch", url, env=env)
         assert weak.returncode == 0 and "ok" in weak.stdout, weak.stdout + weak.stderr
         check = world.llmrun("tools", "check", "-t", str(world.tools), env=env)
-        assert "(port-only)" in check.stdout and "user namespaces no" in check.stdout
+        assert "(port-only: " in check.stdout and "user namespaces no" in check.stdout
     finally:
         listener.close()
 

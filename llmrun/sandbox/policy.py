@@ -121,7 +121,12 @@ class Policy:
         network = net.get(self.network, None) if not isinstance(self.network, list) else \
             f"only {', '.join(self.network)} via llmrun's proxy"
         unix = f"; unix sockets: {', '.join(self.unix)}" if self.unix else ""
-        weak = " (port-only)" if self.port_only and self.proxied else ""
+        weak = ""
+        if self.proxied:
+            from llmrun.sandbox.support import probe
+
+            weak = "" if probe().userns else " (port-only: Landlock's port rule, no network " \
+                "namespace)"
         return f"reads {reads}; writes {writes}; network: {network}{weak}{unix}"
 
     def failure_note(self) -> str:
