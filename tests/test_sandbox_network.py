@@ -138,3 +138,67 @@ def test_read_file_and_fetch_url_cannot_exfiltrate_the_ssh_key_from_home(world, 
         assert KEY.encode().hex().encode() not in got and KEY.encode() not in got
     finally:
         attacker.close()
+
+
+class UpstreamProxy:
+    """The proxy llmrun itself runs behind: it records each CONNECT and tunnels it."""
+
+    def __init__(self):
+        import socket
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.seen = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        import socket
+        import threading
+
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += conn.recv(4096)
+            line = head.split(b"\r\n")[0].decode()
+            self.seen.append(line)
+            host, port = line.split()[1].rsplit(":", 1)
+            target = socket.create_connection((host, int(port)))
+            conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+
+            def pump(a, b):
+                try:
+                    while True:
+                        data = a.recv(65536)
+                        if not data:
+                            break
+                        b.sendall(data)
+                except OSError:
+                    pass
+                for s in (a, b):
+                    try:
+                        s.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+            threading.Thread(target=pump, args=(target, conn), daemon=True).start()
+            threading.Thread(target=pump, args=(conn, target), daemon=True).start()
+
+
+def test_behind_a_proxy_of_its_own_llmrun_s_proxy_chains_through_it(world, listener):
+    upstream = UpstreamProxy()
+    try:
+        net_tool(world, [f"127.0.0.1:{listener.port}"])
+        done = world.run_tool("fetch", {"url": f"http://127.0.0.1:{listener.port}/via"},
+                              env={"HTTPS_PROXY": f"http://127.0.0.1:{upstream.port}"})
+        assert done.returncode == 0 and "ok" in done.stdout, done.stdout
+        assert upstream.seen == [f"CONNECT 127.0.0.1:{listener.port} HTTP/1.1"]
+        assert listener.received()[0].startswith(b"GET /via HTTP/1.1")
+    finally:
+        upstream.sock.close()

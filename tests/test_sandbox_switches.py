@@ -205,3 +205,28 @@ def test_sigint_stops_a_confined_tool_and_everything_it_started(world, server):
     while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not os.path.exists(f"/proc/{pid}"), "the confined tool's daemon outlived the run"
+
+
+def test_sandbox_unix_opens_unix_sockets(world):
+    import socket as sk
+
+    path = world.base / "out.sock"
+    server = sk.socket(sk.AF_UNIX)
+    server.bind(str(path))
+    server.listen(1)
+    connect = (f"python3 -c 'import socket; s = socket.socket(socket.AF_UNIX); "
+               f"s.connect(\"{path}\"); print(\"reached\")'")
+    try:
+        closed = world.run_tool("sh", {"a": connect})
+        assert closed.returncode == 7 and "Operation not permitted" in closed.stdout
+        world.write_tools(f"""
+  - name: podman
+    description: talks to a socket
+    parameters: {{type: object, properties: {{a: {{type: string}}}}}}
+    shell: 'eval "$LLMRUN_ARG_A"'
+    sandbox: {{unix: ["{path}"]}}
+""")
+        opened = world.run_tool("podman", {"a": connect})
+        assert opened.returncode == 0 and "reached" in opened.stdout, opened.stdout
+    finally:
+        server.close()

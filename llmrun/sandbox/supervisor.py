@@ -54,7 +54,7 @@ def main():
     env.update(plan.get("env", {}))  # the sandbox's own variables win over a server's env
     env.update(TMPDIR=tmp, TMP=tmp, TEMP=tmp)
     try:
-        from llmrun.sandbox import landlock
+        from llmrun.sandbox import landlock, seccomp  # noqa: F401 (imported once, before forks)
 
         rules = dict(plan["grants"])
         rules[tmp] = landlock.WRITE
