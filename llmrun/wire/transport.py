@@ -23,6 +23,7 @@ from llmrun.wire.failures import classify, error_detail, reason
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 MAX_RETRY_AFTER = 60.0  # seconds; a server asking for longer is not waited for that long
+MAX_FREE_WAITS = 100  # a batch's asked-for waits not counted against --retries, at most
 BACKOFF = 0.5  # seconds before the first retry; doubled for each next one
 BACKOFF_MAX = 20.0
 
@@ -92,6 +93,8 @@ class CappedRetry(Retry):
             asked = retry.get_retry_after(response)
             if asked and ctx.gate is not None:  # the provider asked everyone to wait
                 ctx.gate.pause(asked)
+                if ctx.gate.patient and len(retry.history) <= MAX_FREE_WAITS:
+                    retry = retry.new(total=self.total, status=self.status)  # batch: no try lost
             wait = asked or wait
         why = f"HTTP {response.status}" if response is not None else \
             f"connection failed ({type(error).__name__})"
