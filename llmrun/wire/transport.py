@@ -84,17 +84,17 @@ class CappedRetry(Retry):
 
         if response is not None and (self._waits_too_long(response) or _bad_request(response)):
             raise MaxRetryError(_pool, url, "not worth retrying")
-        retry = super().increment(method, url, response, error, _pool, _stacktrace)
         from llmrun.base.context import current
 
         ctx = current()
+        source = self._free_try(ctx, response) or self
+        retry = super(CappedRetry, source).increment(method, url, response, error, _pool,
+                                                     _stacktrace)
         wait = retry.get_backoff_time()
         if response is not None and response.status in self.RETRY_AFTER_STATUS_CODES:
             asked = retry.get_retry_after(response)
             if asked and ctx.gate is not None:  # the provider asked everyone to wait
                 ctx.gate.pause(asked)
-                if ctx.gate.patient and len(retry.history) <= MAX_FREE_WAITS:
-                    retry = retry.new(total=self.total, status=self.status)  # batch: no try lost
             wait = asked or wait
         why = f"HTTP {response.status}" if response is not None else \
             f"connection failed ({type(error).__name__})"
@@ -114,6 +114,16 @@ class CappedRetry(Retry):
             ctx.sleep(asked or self.get_backoff_time())
         if ctx.gate is not None:
             ctx.gate.wait()
+
+    def _free_try(self, ctx: Any, response: Any) -> Optional[Retry]:
+        """In a batch (a patient gate), a wait the provider asked for (429/503 with a
+        Retry-After) is no failed try: a copy with one more try to spend, else None."""
+        if response is None or response.status not in self.RETRY_AFTER_STATUS_CODES or \
+                ctx.gate is None or not ctx.gate.patient or \
+                len(self.history) >= MAX_FREE_WAITS or not self.get_retry_after(response) or \
+                not isinstance(self.total, int) or not isinstance(self.status, int):
+            return None
+        return self.new(total=self.total + 1, status=self.status + 1)
 
     def _waits_too_long(self, response: Any) -> bool:
         return response.status in self.RETRY_AFTER_STATUS_CODES and \
