@@ -385,3 +385,44 @@ def test_the_shard_rule_and_auto():
         parse_shard("auto", {"JOB_COMPLETION_INDEX": "0"})
     with pytest.raises(ValueError):
         parse_shard("auto", {})
+
+
+def test_a_batch_max_cost_that_cannot_be_kept_starts_no_more_items(tmp_path):
+    """A server that reports no cost: the first item's answer stands, no further item starts,
+    and the batch says why (exit 3); a preset known not to report cost is refused up front."""
+    with TestServer() as server:
+        server.responder = answers(server)
+        proc = llmrun(tmp_path, *batch(server, "--concurrency", "1", "--batch-max-cost", "1",
+                                       write_items(tmp_path, 5)))
+        preset = llmrun(tmp_path, *batch(server, "-p", "openai", "--batch-max-cost", "1",
+                                         "in.jsonl"))
+        assert len(server.requests) == 1
+    assert proc.returncode == 3, proc.stderr
+    assert [o["exit_code"] for o in lines_of(proc.stdout)] == [0]
+    assert "llmrun: error: --batch-max-cost cannot be enforced" in proc.stderr
+    assert preset.returncode == 3 and "does not report cost" in preset.stderr
+
+
+def test_a_closed_stdout_ends_the_batch_quietly(tmp_path):
+    name = write_items(tmp_path, 30)
+    with TestServer() as server:
+        server.responder = answers(server)
+        line = (f"'{sys.executable}' -m llmrun batch --base-url {server.url} -m m -q "
+                f"--concurrency 2 {name} | head -n 1; echo \"exit=${{PIPESTATUS[0]}}\"")
+        proc = subprocess.run(["bash", "-c", line], cwd=str(tmp_path), env=env_for(tmp_path),
+                              capture_output=True, text=True, timeout=60)
+    first, status = proc.stdout.splitlines()
+    assert json.loads(first)["exit_code"] == 0
+    assert status in ("exit=141", "exit=0") and proc.stderr == ""
+
+
+def test_rpm_spaces_the_requests_of_the_whole_batch(tmp_path):
+    with TestServer() as server:
+        server.responder = answers(server)
+        proc = llmrun(tmp_path, *batch(server, "--concurrency", "4", "--rpm", "300",
+                                       write_items(tmp_path, 5)))
+        arrivals = sorted(r.at for r in server.requests)
+    assert proc.returncode == 0, proc.stderr
+    # 300 a minute: a slot each 0.2 s, so 5 requests span 0.8 s from their slots (less what
+    # the first one's trip took); without --rpm four of them arrive together
+    assert len(arrivals) == 5 and arrivals[-1] - arrivals[0] >= 0.6, arrivals

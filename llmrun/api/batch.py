@@ -20,8 +20,8 @@ from typing import Any, Dict, List, Optional, Sequence
 from llmrun.api.batchinput import Item
 from llmrun.api.options import RunOptions
 from llmrun.base.context import DeadlineReached, RunContext, Stop
-from llmrun.base.errors import (CONFIG, LIMIT, OK, SOME_FAILED, InputError, LimitError,
-                                LlmrunError, UsageError)
+from llmrun.base.errors import (CONFIG, LIMIT, OK, SOME_FAILED, ConfigError, InputError,
+                                LimitError, LlmrunError, UsageError)
 from llmrun.base.events import Consumer
 
 MAX_CONCURRENCY = 64
@@ -230,6 +230,17 @@ class Scheduler:
             return CONFIG if self.cost_unknown else LIMIT
         return SOME_FAILED if self.failed else OK
 
+    def error(self) -> Optional[LlmrunError]:
+        """The batch's own error, when it has one to report as `llmrun: error:`."""
+        if isinstance(self.fatal, LlmrunError):
+            return self.fatal
+        if self.budget_hit and self.cost_unknown and self._left:
+            return ConfigError(f"--batch-max-cost cannot be enforced: an item's provider "
+                               "reported no cost and the config file has no prices for its "
+                               f"model; {len(self._left)} items were not started (add prices, "
+                               "then --resume)")
+        return None
+
     def why_stopped(self) -> str:
         """For the summary line: what ended the batch early, if anything did."""
         left = len(self._left)
@@ -240,10 +251,7 @@ class Scheduler:
             from llmrun.base.signals import interrupted
 
             return f"{interrupted(self.stopped).message}; {not_started}"
-        if self.budget_hit and left:
-            if self.cost_unknown:
-                return f"--batch-max-cost cannot be enforced: an item's cost was not reported " \
-                       f"(add prices for the model to the config file); {not_started}"
+        if self.budget_hit and left and not self.cost_unknown:
             return f"the batch's cost reached --batch-max-cost ${self.b.max_cost:g}; " \
                    f"{not_started}"
         return ""

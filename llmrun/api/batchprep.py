@@ -12,7 +12,7 @@ from typing import Any, List, Optional
 from llmrun.api.batch import BatchOptions
 from llmrun.api.batchinput import Item, read_items
 from llmrun.api.options import RunOptions
-from llmrun.base.errors import UsageError
+from llmrun.base.errors import ConfigError, UsageError
 
 
 @dataclass
@@ -61,14 +61,22 @@ def plan(b: BatchOptions, data: bytes) -> Plan:
     return result
 
 
-def preflight(run: RunOptions, session: Any) -> None:
+def preflight(run: RunOptions, session: Any, max_cost: Optional[float] = None) -> None:
     """What every item needs and would fail on alike: checked once, before any item."""
     from llmrun.settings.config import load_config
     from llmrun.settings.resolve import _tool_paths, resolve_provider
     from llmrun.tools.sources import mcp_names
 
     cfg = load_config()
-    resolve_provider(vars(run), cfg)
+    provider, _ = resolve_provider(vars(run), cfg)
+    from llmrun.settings.providers import PRESETS
+
+    known = provider.name in PRESETS  # a preset known not to report cost; others at their word
+    if max_cost is not None and known and not provider.dialect.reports_cost and \
+            not provider.prices:
+        raise ConfigError(f"--batch-max-cost cannot be enforced: {provider.name} does not "
+                          "report cost and the config file has no prices for it (add prices: "
+                          "{MODEL: {prompt: …, completion: …}} to the provider)")
     paths, source = _tool_paths(vars(run), cfg, os.environ)
     if paths:
         from llmrun.tools.spec import load_tools

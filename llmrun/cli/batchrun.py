@@ -50,7 +50,7 @@ def _run(b: BatchOptions, run: RunOptions, env: Environment, work: Any, session:
     raise_open_files()
     try:
         if any(item.problem is None for item in work.items):
-            preflight(run, session)
+            preflight(run, session, b.max_cost)
         progress = Progress(env.stderr, len(work.items), env.stderr_isatty, b.quiet)
         guard = progress.above if b.output is None and env.stdout_isatty else None
         output = Output(b.output, env.stdout, append=b.resume, guard=guard)
@@ -66,8 +66,9 @@ def _run(b: BatchOptions, run: RunOptions, env: Environment, work: Any, session:
     fatal = scheduler.fatal
     if fatal is not None and not isinstance(fatal, LlmrunError):
         raise fatal  # output that cannot be written (a closed pipe), or a bug: main() says it
-    if isinstance(fatal, LlmrunError):
-        return _error(env, fatal)
+    error = scheduler.error()
+    if error is not None:
+        _error(env, error)
     return scheduler.exit_code()
 
 
