@@ -141,6 +141,7 @@ def test_bad_lines_fail_as_input_items_and_the_others_run(tmp_path):
         json.dumps({"id": 42, "prompt": "p42", "model": "other", "system": "be brief"}),
         json.dumps([1, 2]),                         # 9: not an object
         json.dumps({"id": "c", "promt": "typo"}),   # 10: unknown key
+        '{"id": "s", "prompt": "\\ud800"}',           # 11: a lone surrogate: cannot be sent
     ]) + "\n")
     with TestServer() as server:
         server.responder = answers(server)
@@ -148,12 +149,13 @@ def test_bad_lines_fail_as_input_items_and_the_others_run(tmp_path):
         bodies = server.bodies()
     assert proc.returncode == 9, proc.stderr
     out = {(o["id"], o.get("line")): o for o in lines_of(proc.stdout)}
-    assert len(out) == 9
+    assert len(out) == 10
     good = {k[0]: o for k, o in out.items() if o["exit_code"] == 0}
     assert sorted(good) == ["42", "6", "a"]
     assert good["a"]["answer"] == "pa: " and good["6"]["answer"] == "p6: "
     bad = {k: o for k, o in out.items() if o["exit_code"] != 0}
-    assert sorted(bad) == [("2", 2), ("6", 7), ("9", 9), ("a", 4), ("b", 3), ("c", 10)]
+    assert sorted(bad) == [("2", 2), ("6", 7), ("9", 9), ("a", 4), ("b", 3), ("c", 10),
+                           ("s", 11)]
     assert all(o["error"]["type"] == "input" for o in bad.values())
     assert "repeats the id 'a' of line 1" in bad[("a", 4)]["error"]["message"]
     assert "not valid JSON" in bad[("2", 2)]["error"]["message"]
@@ -372,6 +374,11 @@ def test_item_ids_as_the_contract_spells_them():
     assert [(i.id, i.problem is None) for i in items] == [
         ("7", True), ("2.5", True), ("3", False), ("4", True), ("5", False)]
     assert read_items(b"x\n\n\ny\n", text_mode=True)[1].id == "4"
+    hostile = read_items(b'{"id": "a", "prompt": "\\ud800"}\n{"id": "\\udc00", "prompt": "hi"}\n'
+                         b'{"id": "b", "prompt": "hi", "system": "\\udfff"}\n'
+                         b'{"id": "c", "prompt": "x", "model": 5}\n' + b"[" * 100000 + b"\n")
+    assert [(i.id, i.problem is not None) for i in hostile] == [
+        ("a", True), ("2", True), ("b", True), ("c", True), ("5", True)]
 
 
 def test_the_shard_rule_and_auto():

@@ -103,9 +103,19 @@ def _id(value: Any, number: int) -> Optional[str]:
         if not math.isfinite(value):
             return None
         value = str(int(value)) if value.is_integer() else repr(value)
-    if not isinstance(value, str) or not value or len(value) > MAX_ID:
+    if not isinstance(value, str) or not value or len(value) > MAX_ID or not _utf8(value):
         return None
     return value
+
+
+def _utf8(text: str) -> bool:
+    """Whether the text can be sent and written: JSON's `\\ud800` escapes make strings
+    that UTF-8 cannot carry (lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _fill(item: Item, obj: Dict[str, Any]) -> Optional[str]:
@@ -117,11 +127,13 @@ def _fill(item: Item, obj: Dict[str, Any]) -> Optional[str]:
     prompt = obj.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         return f"{where} has no prompt (\"prompt\": a string that is not empty)"
+    if not _utf8(prompt):
+        return f"{where}: the prompt is not UTF-8 text (a lone surrogate escape)"
     item.prompt = prompt
     for key in ("system", "model"):
         value = obj.get(key)
-        if value is not None and not isinstance(value, str):
-            return f"{where}: \"{key}\" must be a string"
+        if value is not None and not (isinstance(value, str) and _utf8(value)):
+            return f"{where}: \"{key}\" must be a string of UTF-8 text"
         setattr(item, key, value)
     attach = obj.get("attach")
     if attach is not None:
