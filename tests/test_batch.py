@@ -433,3 +433,23 @@ def test_rpm_spaces_the_requests_of_the_whole_batch(tmp_path):
     # 300 a minute: a slot each 0.2 s, so 5 requests span 0.8 s from their slots (less what
     # the first one's trip took); without --rpm four of them arrive together
     assert len(arrivals) == 5 and arrivals[-1] - arrivals[0] >= 0.6, arrivals
+
+
+def test_the_open_file_limit_is_raised_to_the_hard_limit(tmp_path):
+    """A batch of 64 items needs more than 1024 descriptors easily; its tools inherit it."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard <= 256:
+        pytest.skip("needs a finite hard limit above 256")
+    from drive import write_tool
+
+    tools = write_tool(tmp_path / "tools", "fds", "command: [sh, -c, 'ulimit -n']\n")
+    with TestServer() as server:
+        server.responder = tool_loop("fds", lambda prompt: {})
+        proc = spawn(tmp_path, *batch(server, "-t", tools, write_items(tmp_path, 1)),
+                     preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard)))
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    (line,) = lines_of(out.decode())
+    assert line["tool_calls"][0]["result"].strip() == str(hard)
