@@ -145,9 +145,11 @@ def test_bad_lines_fail_as_input_items_and_the_others_run(tmp_path):
     ]) + "\n")
     with TestServer() as server:
         server.responder = answers(server)
-        proc = llmrun(tmp_path, *batch(server, "in.jsonl"))
+        proc = llmrun(tmp_path, *batch(server, "-v", "in.jsonl"))
         bodies = server.bodies()
     assert proc.returncode == 9, proc.stderr
+    assert "llmrun: item 2: exit 2: line 2 is not valid JSON" in proc.stderr  # -v
+    assert "llmrun: item a: exit 0\n" in proc.stderr
     out = {(o["id"], o.get("line")): o for o in lines_of(proc.stdout)}
     assert len(out) == 10
     good = {k[0]: o for k, o in out.items() if o["exit_code"] == 0}

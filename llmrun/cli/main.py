@@ -80,13 +80,17 @@ def _tool_paths(ctx: click.Context, param: click.Parameter, value: Any) -> List[
     return list(value or ())
 
 
-def _option(*decls: str, batch: bool = True, **attrs: Any) -> Tuple[Any, bool]:
-    return click.option(*decls, **attrs), batch
+def _option(*decls: str, batch: bool = True, batch_help: Optional[str] = None,
+            **attrs: Any) -> Tuple[Any, Any]:
+    """The option for `ask`, and for `batch` (None: not a batch option; `batch_help`: what
+    it does there, when that differs)."""
+    in_batch = click.option(*decls, **dict(attrs, help=batch_help or attrs.get("help")))
+    return click.option(*decls, **attrs), (in_batch if batch else None)
 
 
 #: The options of `llmrun ask`, in --help order, shared with `llmrun batch`; `batch=False`
 #: marks those only a single run at a terminal has (exit 2 in a batch).
-ASK_OPTIONS: List[Tuple[Any, bool]] = [
+ASK_OPTIONS: List[Tuple[Any, Any]] = [
     _option("-m", "--model", metavar="ID", help="Model id sent as `model` [env LLMRUN_MODEL]."),
     _option("-p", "--provider", metavar="NAME", shell_complete=_complete_provider,
             help="openai, openrouter, vercel, groq, xai, … or one from the config file "
@@ -110,7 +114,8 @@ ASK_OPTIONS: List[Tuple[Any, bool]] = [
             help="Reasoning effort, in the provider's dialect."),
     _option("--max-steps", type=click.IntRange(min=1), default=10, show_default=True,
             metavar="N", help="Most model calls in one run."),
-    _option("--json", "json_", is_flag=True, help="Print one JSON object at the end."),
+    _option("--json", "json_", is_flag=True, help="Print one JSON object at the end.",
+            batch_help="Accepted; the item lines are JSON anyway."),
     _option("--events", is_flag=True, batch=False,
             help="Print one JSON event per line as things happen, a result event last."),
     _option("--max-cost", type=FiniteFloat(min=0, min_open=True), metavar="USD",
@@ -127,9 +132,11 @@ ASK_OPTIONS: List[Tuple[Any, bool]] = [
             default="auto", show_default=True, help="How --schema is asked for."),
     _option("--stream/--no-stream", default=None, batch=False,
             help="Write the answer as it arrives [default: when stdout is a terminal]."),
-    _option("-q", "--quiet", is_flag=True, help="Nothing on stderr but errors."),
+    _option("-q", "--quiet", is_flag=True, help="Nothing on stderr but errors.",
+            batch_help="Nothing on stderr but errors (no progress, no summary)."),
     _option("-v", "--verbose", is_flag=True,
-            help="Tool calls, results, reasoning and per-step usage on stderr."),
+            help="Tool calls, results, reasoning and per-step usage on stderr.",
+            batch_help="One line on stderr as each item ends."),
     _option("--show-reasoning", is_flag=True, batch=False,
             help="Show the model's reasoning, dimmed, on stderr as it arrives."),
     _option("--yes", is_flag=True, help="Run tools marked confirm: true without asking."),
@@ -147,15 +154,17 @@ ASK_OPTIONS: List[Tuple[Any, bool]] = [
             help="With --replay: fail when a request's messages differ from the recording."),
     _option("--no-cache", is_flag=True,
             help="Do not ask for prompt caching (Anthropic models via OpenRouter, Vercel)."),
-    _option("--no-stdin", is_flag=True, help="Do not read standard input."),
+    _option("--no-stdin", is_flag=True, help="Do not read standard input.",
+            batch_help="Accepted; items never read standard input."),
 ]
 
 
 def run_options(batch: bool = False) -> Any:
     """Apply the ask options (for `batch`: those that apply to each item) to a command."""
     def apply(command: Any) -> Any:
-        for option, in_batch in reversed(ASK_OPTIONS):
-            if in_batch or not batch:
+        for for_ask, for_batch in reversed(ASK_OPTIONS):
+            option = for_batch if batch else for_ask
+            if option is not None:
                 command = option(command)
         return command
     return apply
