@@ -1,4 +1,4 @@
-"""Goal 7 (issue 21): `llmrun batch` runs many items in one process.
+"""Goal 8 (issue 21): `llmrun batch` runs many items in one process.
 
 200 items, each one tool step (a call of the `t0` tool of one stdio MCP server, then the
 answer), every model answer taking 100 ms at the loopback server, `--concurrency 16`:
@@ -67,7 +67,7 @@ def _files(folder: str) -> "tuple[str, str, str]":
     return spec, items, prompts
 
 
-def goal7(runs: int) -> List[Row]:
+def goal8(runs: int) -> List[Row]:
     try:
         from server import TestServer
     except ImportError as exc:  # tests/ not next to bench/
@@ -80,13 +80,13 @@ def goal7(runs: int) -> List[Row]:
         common = ["--base-url", server.url, "-m", "m", "--mcp", spec]
         batch = llmrun_cmd() + ["batch", "-q", "--concurrency", str(CONCURRENCY), *common,
                                 "-o", os.path.join(folder, "out.jsonl"), items]
-        log(f"goal 7: {ITEMS} items at --concurrency {CONCURRENCY}, {runs} runs")
+        log(f"goal 8: {ITEMS} items at --concurrency {CONCURRENCY}, {runs} runs")
         load = os.getloadavg()[0]  # before our own runs: how busy the machine was
         got = [measure(batch, env=env, cwd=folder) for _ in range(runs)]
         _check(os.path.join(folder, "out.jsonl"))
         one = [measure(llmrun_cmd() + ["ask", "--json", "--no-stdin", *common, "item 0"],
                        env=env, cwd=folder) for _ in range(runs)]
-        log(f"goal 7: the same {ITEMS} items as xargs -P{CONCURRENCY} llmrun ask (once)")
+        log(f"goal 8: the same {ITEMS} items as xargs -P{CONCURRENCY} llmrun ask (once)")
         xargs = measure(["sh", "-c", f"xargs -P{CONCURRENCY} -I@ "
                          + " ".join(f"'{w}'" for w in llmrun_cmd())
                          + f" ask --json --no-stdin {' '.join(common)} @ < {prompts} > /dev/null"],
@@ -95,16 +95,16 @@ def goal7(runs: int) -> List[Row]:
     peak, single = median([s.maxrss_mb for s in got]), median([s.maxrss_mb for s in one])
     bound = 2 * single + CONCURRENCY * 1.048576
     return [
-        Row("7", f"`llmrun batch`, {ITEMS} items x one tool step (stdio MCP), 100 ms per answer, "
+        Row("8", f"`llmrun batch`, {ITEMS} items x one tool step (stdio MCP), 100 ms per answer, "
                  f"--concurrency {CONCURRENCY}, wall", wall, IDEAL,
             f"ideal: {ITEMS} x 2 x 0.1 s / {CONCURRENCY}", "s", "<= 1.2x", wall <= 1.2 * IDEAL),
-        Row("7", f"the same items as `xargs -P{CONCURRENCY} llmrun ask …` (a process and an MCP "
+        Row("8", f"the same items as `xargs -P{CONCURRENCY} llmrun ask …` (a process and an MCP "
                  "server each)", wall, xargs.wall, "xargs", "s", "<= 0.2x",
             wall <= 0.2 * xargs.wall),
-        Row("7", f"`llmrun batch` CPU time (user+sys) for the {ITEMS} items, for scale "
+        Row("8", f"`llmrun batch` CPU time (user+sys) for the {ITEMS} items, for scale "
                  f"(load average {load:.1f} on {os.cpu_count()} cores before the runs)", cpu,
             None, "", "s", "", None),
-        Row("7", "`llmrun batch` peak memory (ru_maxrss), against one `llmrun ask` of one item",
+        Row("8", "`llmrun batch` peak memory (ru_maxrss), against one `llmrun ask` of one item",
             peak, single, "one ask", "MB", f"< 2x + {CONCURRENCY} MiB ({bound:.1f} MB)",
             peak < bound),
     ]
