@@ -59,6 +59,10 @@ class ItemRun:
     options: RunOptions
     ctx: RunContext
 
+    def log_info(self) -> Dict[str, Any]:
+        """What the run log's row of this item adds to a run's (`llmrun log --batch ID`)."""
+        return {"batch_id": self.batch_id, "item_id": self.item.id, "kind": "batch"}
+
 
 class BatchDeadline(DeadlineReached):
     """--batch-deadline passed: the running items are stopped."""
