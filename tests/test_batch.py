@@ -274,18 +274,19 @@ def test_batch_max_cost_stops_starting_items(tmp_path):
 
 
 # -- the rest of the contract ---------------------------------------------------------------------
-def test_sigterm_stops_the_running_items_writes_them_and_exits_143(tmp_path):
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_stops_the_running_items_writes_them_and_exits(tmp_path, signum, code):
     out = tmp_path / "out.jsonl"
     name = write_items(tmp_path, 20)
     with TestServer() as server:
         server.responder = slowly(answers(server), 0.4)
         proc = spawn(tmp_path, *batch(server, "--concurrency", "4", "-o", "out.jsonl", name))
         assert wait_for(lambda: line_count(out) >= 4)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signum)
         _, err = proc.communicate(timeout=30)
-        assert proc.returncode == 143, err
+        assert proc.returncode == code, err
         first = lines_of(out.read_text())
-        stopped = [o for o in first if o["exit_code"] == 143]
+        stopped = [o for o in first if o["exit_code"] == code]
         assert stopped and all(o["error"]["type"] == "interrupted" for o in stopped)
         assert len(first) < 20
         rest = llmrun(tmp_path, *batch(server, "--resume", "-o", "out.jsonl", name))
