@@ -260,9 +260,18 @@ def _clean_block(block: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _safe_value(value: Any) -> Any:
-    """Any other JSON value a detail carries: sent back as it came, unless it could not be."""
+    """Any other JSON value a detail carries: sent back as it came, unless it could not be
+    (a NaN or an infinity has no JSON spelling: it goes back as null)."""
+    from llmrun.base.jsonsafe import finite
+
     try:
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except (ValueError, RecursionError, UnicodeEncodeError, TypeError):
+        json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except ValueError:
+        value = finite(value)
+        try:
+            json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        except (ValueError, RecursionError, UnicodeEncodeError, TypeError):
+            return None
+    except (RecursionError, UnicodeEncodeError, TypeError):
         return None
     return redact_value(value)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
@@ -43,15 +42,10 @@ class RunResult:
     def add_tool_call(self, call: Any, result: Any) -> None:
         """The call as the output shows it: arguments parsed when they are sane JSON, else
         the string as streamed (too deep to write back out is not sane)."""
-        from llmrun.base.safetext import too_deep
+        from llmrun.base.jsonsafe import shown_arguments
 
-        try:
-            arguments = json.loads(call.arguments) if call.arguments.strip() else {}
-        except (ValueError, RecursionError):
-            arguments = call.arguments
-        if too_deep(arguments):
-            arguments = call.arguments
-        self.tool_calls.append({"id": call.id, "name": call.name, "arguments": arguments,
+        self.tool_calls.append({"id": call.id, "name": call.name,
+                                "arguments": shown_arguments(call.arguments),
                                 "result": result.content, "is_error": result.is_error,
                                 "duration_s": round(result.duration, 3)})
 

@@ -108,10 +108,17 @@ class StructuredAnswer:
     def check(self, text: str) -> Optional[str]:
         """None when `text` is JSON valid against the schema (kept in `data`); else what is
         wrong, naming the failing path."""
-        try:
-            value = json.loads(_unfenced(text))
-        except (ValueError, RecursionError) as exc:
+        from llmrun.base.jsonsafe import model_json
+        from llmrun.base.safetext import MAX_DEPTH, too_deep
+
+        try:  # strict and finite, the key redacted after decoding: `data` is output too
+            value = model_json(_unfenced(text))
+        except RecursionError:
+            return f"the answer is nested more than {MAX_DEPTH} levels deep"
+        except ValueError as exc:
             return f"the answer is not valid JSON ({exc})"
+        if too_deep(value):
+            return f"the answer is nested more than {MAX_DEPTH} levels deep"
         from jsonschema import validators
 
         validator = validators.validator_for(self.schema)(self.schema)

@@ -18,11 +18,11 @@ while llmrun waits.
 
 from __future__ import annotations
 
-import json
 from json.encoder import encode_basestring
 from typing import Any, Dict, List, Optional
 
 from llmrun.base.errors import LlmrunError
+from llmrun.base.jsonsafe import dumps
 from llmrun.base.safetext import mend
 from llmrun.output.render import Renderer, json_object
 
@@ -39,7 +39,7 @@ class EventsRenderer(Renderer):
         self._pending = False  # delta events written, not flushed yet
 
     def _emit(self, event: Dict[str, Any], flush: bool = True) -> None:
-        line = mend(json.dumps(event, ensure_ascii=False)) + "\n"
+        line = mend(dumps(event)) + "\n"  # RFC 8259 always (llmrun.base.jsonsafe)
         with self._lock:
             self.out.write(line)
             if flush:
@@ -109,10 +109,6 @@ class EventsRenderer(Renderer):
 
 def _arguments(text: str) -> Any:
     """Parsed arguments when they are a sane JSON value, else the string as streamed."""
-    from llmrun.base.safetext import too_deep
+    from llmrun.base.jsonsafe import shown_arguments
 
-    try:
-        value = json.loads(text) if text.strip() else {}
-    except (ValueError, RecursionError):
-        return text
-    return text if too_deep(value) else value
+    return shown_arguments(text)

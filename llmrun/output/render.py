@@ -7,7 +7,6 @@ through one lock, and the spinner's line is erased before anything else is writt
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
@@ -224,7 +223,9 @@ class Renderer:
 
     def write_result(self, result: Any, error: Optional[LlmrunError]) -> None:
         """--json: the one object, at the end."""
-        self.out.write(mend(json.dumps(json_object(result, error), ensure_ascii=False)) + "\n")
+        from llmrun.base.jsonsafe import dumps  # RFC 8259 always
+
+        self.out.write(mend(dumps(json_object(result, error))) + "\n")
 
     def error(self, message: str) -> None:
         with self._lock:

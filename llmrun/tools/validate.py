@@ -5,7 +5,6 @@ Messages are written for the model: they say what was wrong and what to send ins
 
 from __future__ import annotations
 
-import json
 from typing import Any, Dict, List, Optional, Tuple
 
 from llmrun.base.safetext import MAX_DEPTH, too_deep
@@ -16,16 +15,15 @@ class ArgumentError(Exception):
     """The call cannot run as sent; the message goes back to the model."""
 
 
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def parse_arguments(tool_name: str, text: str) -> Dict[str, Any]:
-    """The arguments string as streamed -> a dict; strict JSON (no NaN), an object."""
+    """The arguments string as streamed -> a dict; strict JSON (no NaN, no number beyond a
+    double), an object, every string redacted after decoding (llmrun.base.jsonsafe)."""
+    from llmrun.base.jsonsafe import model_json
+
     if not text.strip():
         return {}
     try:
-        value = json.loads(text, parse_constant=_no_constants)
+        value = model_json(text)
     except RecursionError:
         raise ArgumentError(f"the arguments for tool '{tool_name}' are nested more than "
                             f"{MAX_DEPTH} levels deep; send a flatter JSON object") from None
@@ -40,8 +38,6 @@ def parse_arguments(tool_name: str, text: str) -> Dict[str, Any]:
         raise ArgumentError(f"the arguments for tool '{tool_name}' are nested more than "
                             f"{MAX_DEPTH} levels deep; send a flatter JSON object")
     return value
-
-
 
 
 def check_arguments(tool: Any, args: Dict[str, Any]) -> None:

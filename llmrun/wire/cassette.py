@@ -19,6 +19,21 @@ from llmrun.base.errors import ConfigError, StreamError
 #: Headers never written to a cassette, whatever their value.
 SECRET_HEADERS = {"authorization", "proxy-authorization", "api-key", "x-api-key", "cookie",
                   "set-cookie", "openai-organization", "openai-project"}
+#: A header whose name holds one of these is a credential (X-Auth-Token, X-Goog-Api-Key,
+#: Private-Token, X-Access-Token, X-Session-Id…): never written either.
+_SECRET_WORDS = ("auth", "key", "token", "secret", "cookie", "session", "credential",
+                 "password", "signature")
+#: The only request headers a cassette keeps: llmrun's own, and OpenRouter's app attribution.
+#: Every other one came from the config's `headers` (X-Tenant, a team's proxy token…), whose
+#: values may be credentials under any name, and replay needs none of them.
+_REQUEST_HEADERS = {"content-type", "accept", "user-agent", "content-length",
+                    "accept-encoding", "connection", "host", "x-title", "http-referer"}
+
+
+def secret_header(name: str) -> bool:
+    """Whether a header, by its name alone, may carry a credential."""
+    low = name.lower()
+    return low in SECRET_HEADERS or any(word in low for word in _SECRET_WORDS)
 #: Response headers that described the wire form, not the body we keep.
 _WIRE_HEADERS = {"content-length", "content-encoding", "transfer-encoding"}
 
@@ -248,10 +263,11 @@ class RecordingAdapter(HTTPAdapter):
 
         return redact(text)
 
-    def _headers(self, headers: Any) -> Dict[str, List[str]]:
+    def _headers(self, headers: Any, request: bool = False) -> Dict[str, List[str]]:
         out: Dict[str, List[str]] = {}
         for key, value in headers.items():
-            if key.lower() in SECRET_HEADERS or self._clean(value) != value:
+            if secret_header(key) or self._clean(value) != value or \
+                    (request and key.lower() not in _REQUEST_HEADERS):
                 continue
             out[key] = [value]
         return out
@@ -269,7 +285,7 @@ class RecordingAdapter(HTTPAdapter):
             "request": {
                 "proto": "HTTP/1.1", "proto_major": 1, "proto_minor": 1,
                 "content_length": len(body.encode("utf-8")), "host": urlsplit(request.url).netloc,
-                "body": self._clean(body), "form": {}, "headers": self._headers(request.headers),
+                "body": self._clean(body), "form": {}, "headers": self._headers(request.headers, request=True),
                 "url": self._clean(request.url), "method": request.method,
             },
             "response": {
