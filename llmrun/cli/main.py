@@ -42,6 +42,11 @@ class FiniteFloat(click.FloatRange):
         return number
 
 
+#: The longest --timeout or --deadline: more would overflow the platform's timers (a
+#: --timeout of 1e10 is an OverflowError deep in the socket layer), and 115 days is plenty.
+MAX_SECONDS = 1e7
+
+
 def _use_config(ctx: click.Context, param: click.Parameter, value: Optional[str]) -> None:
     if value:
         from llmrun.settings import config
@@ -109,7 +114,8 @@ def _tool_paths(ctx: click.Context, param: click.Parameter, value: Any) -> List[
               help="Print one JSON event per line as things happen, a result event last.")
 @click.option("--max-cost", type=FiniteFloat(min=0, min_open=True), metavar="USD",
               help="Start no step once the run cost this much (exit 6).")
-@click.option("--deadline", type=FiniteFloat(min=0, min_open=True), metavar="SECONDS",
+@click.option("--deadline", type=FiniteFloat(min=0, min_open=True, max=MAX_SECONDS),
+              metavar="SECONDS",
               help="End the whole run by then, tools killed (exit 6).")
 @click.option("--max-tool-calls", type=click.IntRange(min=0), metavar="N",
               help="Most tool calls in one run (exit 6).")
@@ -129,8 +135,8 @@ def _tool_paths(ctx: click.Context, param: click.Parameter, value: Any) -> List[
 @click.option("--yes", is_flag=True, help="Run tools marked confirm: true without asking.")
 @click.option("--parallel", type=click.IntRange(1, 16), default=16, show_default=True,
               metavar="N", help="Most tools running at once.")
-@click.option("--timeout", type=FiniteFloat(min=0, min_open=True), default=120,
-              show_default=True, metavar="SECONDS", help="Connect and read timeout.")
+@click.option("--timeout", type=FiniteFloat(min=0, min_open=True, max=MAX_SECONDS),
+              default=120, show_default=True, metavar="SECONDS", help="Connect and read timeout.")
 @click.option("--retries", type=click.IntRange(min=0), default=2, show_default=True,
               metavar="N", help="Retries for connection errors, 429 and 5xx.")
 @click.option("--record", metavar="FILE", type=click.Path(dir_okay=False),
@@ -182,8 +188,8 @@ def providers(json_: bool) -> None:
               help="A preset or a provider from the config file [env LLMRUN_PROVIDER].")
 @click.option("--base-url", metavar="URL", help="API root [env LLMRUN_BASE_URL].")
 @click.option("--json", "json_", is_flag=True, help="Print the server's model objects as JSON.")
-@click.option("--timeout", type=FiniteFloat(min=0, min_open=True), default=30,
-              show_default=True, metavar="SECONDS", help="Connect and read timeout.")
+@click.option("--timeout", type=FiniteFloat(min=0, min_open=True, max=MAX_SECONDS),
+              default=30, show_default=True, metavar="SECONDS", help="Connect and read timeout.")
 @click.option("--retries", type=click.IntRange(min=0), default=2, show_default=True,
               metavar="N", help="Retries for connection errors, 429 and 5xx.")
 def models(provider: Optional[str], base_url: Optional[str], json_: bool, timeout: float,

@@ -43,9 +43,10 @@ def load_schema(spec: str) -> Dict[str, Any]:
 def _schema_file(path: str) -> Any:
     from llmrun.base.yamlfile import load_yaml
 
+    from llmrun.base.files import read_text
+
     try:
-        with open(os.path.expanduser(path), encoding="utf-8") as fh:
-            text = fh.read()
+        text = read_text(os.path.expanduser(path), "--schema: the schema file")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"--schema: cannot read {path}: {getattr(exc, 'strerror', exc)}")
     return load_yaml(text, path)[0]  # JSON is YAML; safe loading, no alias bombs

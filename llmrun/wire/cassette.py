@@ -51,12 +51,14 @@ class Cassette:
 
         from llmrun.base.yamlfile import safe_load
 
+        from llmrun.base.files import MAX_CASSETTE, read_text
+
         try:
-            with open(path, encoding="utf-8") as fh:
-                # libyaml when present: 7x faster on a cassette's long literal bodies; a
-                # cassette never needs aliases, so none is allowed (no alias bombs)
-                _, data = safe_load(fh, f"cassette {path}",
-                                    getattr(yaml, "CSafeLoader", yaml.SafeLoader), aliases=False)
+            text = read_text(path, "cassette", MAX_CASSETTE)
+            # libyaml when present: 7x faster on a cassette's long literal bodies; a
+            # cassette never needs aliases, so none is allowed (no alias bombs)
+            _, data = safe_load(text, f"cassette {path}",
+                                getattr(yaml, "CSafeLoader", yaml.SafeLoader), aliases=False)
         except OSError as exc:
             raise ConfigError(f"cannot read cassette {path}: {exc.strerror}")
         except UnicodeDecodeError:
@@ -198,26 +200,36 @@ class ReplayMismatch(ConfigError):
 
 
 class _Tee:
-    """Wraps a urllib3 response so every body byte read is also kept for the cassette."""
+    """Wraps a urllib3 response so every body byte read is also kept for the cassette,
+    within the response budget of a step: what --record keeps counts too, events that carry
+    nothing included."""
 
     def __init__(self, raw: Any, sink: List[bytes]) -> None:
+        from llmrun.loop.accumulator import RESPONSE_BUDGET
+
         self._raw = raw
         self._sink = sink
+        self._kept = 0
+        self._budget = RESPONSE_BUDGET
+
+    def _keep(self, data: bytes) -> bytes:
+        self._kept += len(data)
+        if self._kept > self._budget:
+            from llmrun.loop.accumulator import over_budget
+
+            raise over_budget(self._budget)
+        self._sink.append(data)
+        return data
 
     def read1(self, *args: Any, **kwargs: Any) -> bytes:
-        data = self._raw.read1(*args, **kwargs)
-        self._sink.append(data)
-        return data
+        return self._keep(self._raw.read1(*args, **kwargs))
 
     def read(self, *args: Any, **kwargs: Any) -> bytes:
-        data = self._raw.read(*args, **kwargs)
-        self._sink.append(data)
-        return data
+        return self._keep(self._raw.read(*args, **kwargs))
 
     def stream(self, *args: Any, **kwargs: Any) -> Any:
         for data in self._raw.stream(*args, **kwargs):
-            self._sink.append(data)
-            yield data
+            yield self._keep(data)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._raw, name)
