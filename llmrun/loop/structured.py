@@ -33,6 +33,11 @@ def load_schema(spec: str) -> Dict[str, Any]:
     from jsonschema import validators
     from jsonschema.exceptions import SchemaError as BadSchema
 
+    from llmrun.tools.schemaguard import describe, hazard
+
+    found = hazard(schema)  # checked first: the meta-check itself trips on some of these
+    if found is not None:
+        raise UsageError(f"--schema: {where} cannot be used: {found[1]} ({describe(found[0])})")
     try:
         validators.validator_for(schema).check_schema(schema)
     except BadSchema as exc:

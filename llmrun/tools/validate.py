@@ -76,6 +76,11 @@ def schema_problem(parameters: Any) -> Optional[Tuple[Tuple[Any, ...], str]]:
         return (), "parameters must be a JSON Schema mapping with type: object"
     if parameters.get("type") != "object":
         return ("type",), "parameters must be a JSON Schema with type: object"
+    from llmrun.tools.schemaguard import hazard
+
+    found = hazard(parameters)  # what jsonschema's meta-check lets through but breaks a run
+    if found is not None:
+        return found[0], f"parameters cannot be used: {found[1]}"
     if fast.is_simple(parameters):
         return None
     from jsonschema.exceptions import SchemaError
