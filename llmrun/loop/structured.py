@@ -125,14 +125,16 @@ class StructuredAnswer:
             return f"the answer is not valid JSON ({exc})"
         if too_deep(value):
             return f"the answer is nested more than {MAX_DEPTH} levels deep"
-        from jsonschema import validators
+        from llmrun.tools.checker import CheckFailed, problems
 
-        validator = validators.validator_for(self.schema)(self.schema)
-        errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+        try:  # with patterns, in a worker that --deadline can stop (llmrun.tools.checker)
+            errors = problems(self.schema, value)
+        except CheckFailed as exc:
+            return f"the answer could not be checked: {exc}"
         if not errors:
             self.data = value
             return None
-        shown = [f"at {_path(e.absolute_path)}: {e.message}" for e in errors[:5]]
+        shown = [f"at {_path(path)}: {message}" for path, message in errors[:5]]
         return "; ".join(shown) + ("; …" if len(errors) > 5 else "")
 
     def repair(self, step: Any, text: str, problem: str) -> List[Dict[str, Any]]:

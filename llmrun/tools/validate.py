@@ -42,10 +42,17 @@ def parse_arguments(tool_name: str, text: str) -> Dict[str, Any]:
 
 def check_arguments(tool: Any, args: Dict[str, Any]) -> None:
     """Raise ArgumentError listing how `args` break the tool's parameters schema."""
+    from llmrun.tools.checker import CheckFailed
+
     if tool.simple_schema:
         problems = fast.errors(tool.parameters, args)
     else:
-        problems = _jsonschema_errors(tool, args)
+        try:
+            problems = _jsonschema_errors(tool, args)
+        except CheckFailed as exc:
+            raise ArgumentError(f"the arguments for tool '{tool.name}' could not be checked: "
+                                f"{exc}; the tool was not run. Send a shorter or simpler "
+                                "value") from None
     if problems:
         shown = "; ".join(problems[:5]) + ("; …" if len(problems) > 5 else "")
         raise ArgumentError(f"the arguments for tool '{tool.name}' do not match its "
@@ -53,12 +60,15 @@ def check_arguments(tool: Any, args: Dict[str, Any]) -> None:
 
 
 def _jsonschema_errors(tool: Any, args: Dict[str, Any]) -> List[str]:
-    validator = tool.validator()
-    found = sorted(validator.iter_errors(args), key=lambda e: list(map(str, e.path)))
+    """jsonschema's problems; a schema with patterns is checked in a worker that a deadline
+    can stop (llmrun.tools.checker)."""
+    from llmrun.tools.checker import has_patterns, problems
+
+    validator = None if has_patterns(tool.parameters) else tool.validator()
     out = []
-    for error in found:
-        where = ".".join(str(p) for p in error.path)
-        out.append(f"at {where}: {error.message}" if where else error.message)
+    for path, message in problems(tool.parameters, args, validator):
+        where = ".".join(str(p) for p in path)
+        out.append(f"at {where}: {message}" if where else message)
     return out
 
 
