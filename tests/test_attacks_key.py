@@ -35,8 +35,12 @@ def test_an_escaped_echo_of_the_key_is_redacted_after_decoding(server, tmp_path)
     assert one_object(proc)["tool_calls"][0]["arguments"] == {"text": "[redacted]"}
     assert KEY not in (tmp_path / "arg.txt").read_text()  # LLMRUN_ARG_TEXT
     assert KEY not in json.loads((tmp_path / "args.txt").read_text())["text"]  # LLMRUN_ARGS
-    events = ask(tmp_path, server, "-t", str(tmp_path / "tools"), env=ENV, mode="--events")
+    events = ask(tmp_path, server, "-t", str(tmp_path / "tools"), "--record",
+                 str(tmp_path / "run.yaml"), env=ENV, mode="--events")
     assert events.returncode == 0, events.stderr
+    recorded = (tmp_path / "run.yaml").read_text()
+    assert ESCAPED not in recorded and ESCAPED.replace("\\", "\\\\") not in recorded
+    assert KEY not in recorded and "[redacted]" in recorded
     calls = [e for e in strict_lines(events.stdout) if e["type"] == "tool_call"]
     assert calls[0]["arguments"] == {"text": "[redacted]"}
     assert KEY not in events.stdout

@@ -270,10 +270,11 @@ class RecordingAdapter(HTTPAdapter):
 
     @staticmethod
     def _clean(text: str) -> str:
-        """The key (remembered by the Transport) never reaches the file."""
-        from llmrun.base.secrets import redact
+        """The key (remembered by the Transport) never reaches the file, not even with some
+        of its characters JSON-escaped by a server that echoes it."""
+        from llmrun.base.secrets import redact_escaped
 
-        return redact(text)
+        return redact_escaped(text)
 
     def _headers(self, headers: Any, request: bool = False) -> Dict[str, List[str]]:
         out: Dict[str, List[str]] = {}
