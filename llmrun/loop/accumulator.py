@@ -83,7 +83,9 @@ class StepAccumulator:
                 callback(piece)
 
     def _spend(self, piece: str) -> None:
-        self._count(len(piece))
+        self._size += len(piece)  # the per-delta path: no further call
+        if self._size > self.budget:
+            raise over_budget(self.budget)
 
     def _count(self, size: int) -> None:
         self._size += size

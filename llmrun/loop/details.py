@@ -17,6 +17,7 @@ CONCAT_FIELDS = ("text", "summary", "data")
 #: What a block or a call costs beyond its strings (a dict, its keys): counted, so a flood of
 #: empty fragments is bounded too.
 OVERHEAD = 64
+_ABSENT = object()
 
 
 def size_of(value: Any) -> int:
@@ -68,8 +69,11 @@ class DetailMerger:
                     if key != "data":
                         texts.append(value)
                 elif value not in (None, "") or key not in block:
+                    old = block.get(key, _ABSENT)
+                    if type(old) is type(value) and old == value:
+                        continue  # the same type and index again: nothing new is kept
                     grown = size_of(key) + size_of(value) - \
-                        (size_of(key) + size_of(block[key]) if key in block else 0)
+                        (size_of(key) + size_of(old) if old is not _ABSENT else 0)
                     if grown > 0:
                         self._spend(grown)
                     block[key] = value
