@@ -117,3 +117,16 @@ def test_a_schema_answer_with_an_infinite_number_is_not_valid(server, tmp_path):
     obj = one_object(proc)
     assert proc.returncode == 8 and obj["error"]["type"] == "schema", proc.stdout
     assert "data" not in obj or obj["data"] is None
+
+
+def test_the_schema_answer_text_itself_never_decodes_to_the_key(server, tmp_path):
+    for mode in ("response_format", "tool"):
+        if mode == "tool":
+            server.add(Reply(sse(*tool_step(("final_answer", '{"k": "%s"}' % ESCAPED)))))
+        else:
+            server.add(Reply(sse(text('{"k": "%s"}' % ESCAPED), chunk(finish="stop"))))
+        proc = ask(tmp_path, server, "--schema", '{"type": "object"}', "--schema-mode", mode,
+                   env=ENV)
+        obj = one_object(proc)
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(obj["answer"]) == {"k": "[redacted]"}, mode

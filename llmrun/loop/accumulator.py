@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from llmrun.base.errors import StreamError
 from llmrun.base.safetext import mend
-from llmrun.base.secrets import StreamRedactor, redact, redact_value
+from llmrun.base.secrets import StreamRedactor, redact_escaped, redact_value
 from llmrun.loop.details import OVERHEAD, DetailMerger
 from llmrun.loop.usage import Usage
 
@@ -200,7 +200,9 @@ class StepAccumulator:
     # -- result -----------------------------------------------------------------------------
     @property
     def text(self) -> str:
-        return mend("".join(self._text))
+        """The text so far; the key also in its JSON-escaped spellings (a --schema answer is
+        JSON: `sk-…\\u0053…` in it would decode to the key)."""
+        return redact_escaped(mend("".join(self._text)))
 
     def _close_guards(self) -> None:
         """The stream ended: text held back in case it began a secret goes out now."""
@@ -248,7 +250,7 @@ def _append(parts: List[str], piece: str) -> None:
 
 def clean(text: str) -> str:
     """A string from the network, safe to print, encode and send: mended and redacted."""
-    return redact(mend(text))
+    return redact_escaped(mend(text))
 
 
 def _clean_block(block: Dict[str, Any]) -> Dict[str, Any]:
