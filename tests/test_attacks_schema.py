@@ -44,8 +44,8 @@ def test_a_hostile_schema_option_is_refused_before_any_request(server, tmp_path,
 
 @pytest.mark.parametrize("name", ["ref-cycle", "infinite-maximum", "huge-repeat", "deep"])
 def test_a_hostile_schema_file_is_refused_too(server, tmp_path, name):
-    path = tmp_path / "s.json"
-    path.write_text(BAD_SCHEMAS[name])
+    path = tmp_path / "s.json"  # read as YAML: 1e999 would be a string there, 1.0e+999 is inf
+    path.write_text(BAD_SCHEMAS[name].replace("1e999", "1.0e+999"))
     proc = ask(tmp_path, server, "--schema", str(path))
     assert proc.returncode in (2, 3), proc.stderr
     assert one_object(proc)["error"]["message"].startswith("--schema")
@@ -143,13 +143,11 @@ def test_a_backtracking_pattern_in_a_tool_schema_cannot_outlive_the_deadline(ser
     pattern_tool(tmp_path / "tools")
     server.add(Reply(sse(*tool_step(("mail", json.dumps({"to": EVIL}))))),
                Reply(sse(*answer_step("done"))))
-    proc = ask(tmp_path, server, "-t", str(tmp_path / "tools"), "--deadline", "1", timeout=40)
+    # the check starts well before the deadline and would take 2 s to give up: the deadline
+    # fires in the middle of it
+    proc = ask(tmp_path, server, "-t", str(tmp_path / "tools"), "--deadline", "2", timeout=40)
     obj = one_object(proc)
-    assert proc.returncode in (0, 6), proc.stderr
-    if proc.returncode == 6:
-        assert obj["error"]["type"] == "deadline"
-    else:  # the check gave up first: the model read that, and answered
-        assert obj["tool_calls"][0]["is_error"]
+    assert proc.returncode == 6 and obj["error"]["type"] == "deadline", proc.stderr
 
 
 def test_a_backtracking_pattern_check_is_bounded_without_a_deadline(server, tmp_path):
@@ -170,10 +168,9 @@ def test_a_backtracking_pattern_in_the_schema_option_cannot_outlive_the_deadline
     schema = json.dumps({"type": "object", "properties": {
         "x": {"type": "string", "pattern": "^(a+)+$"}}})
     server.add(answer(json.dumps({"x": EVIL})), answer(json.dumps({"x": EVIL})))
-    proc = ask(tmp_path, server, "--schema", schema, "--deadline", "1", timeout=40)
+    proc = ask(tmp_path, server, "--schema", schema, "--deadline", "2", timeout=40)
     obj = one_object(proc)
-    assert proc.returncode in (6, 8), proc.stderr
-    assert obj["error"]["type"] in ("deadline", "schema")
+    assert proc.returncode == 6 and obj["error"]["type"] == "deadline", proc.stderr
 
 
 def test_ordinary_patterns_still_judge_answers(server, tmp_path):
