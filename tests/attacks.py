@@ -33,8 +33,9 @@ def strict_lines(text: str) -> List[Any]:
 
 
 def cli(tmp_path: Any, *argv: str, env: Optional[Dict[str, str]] = None, timeout: float = 60,
-        stdin: Optional[str] = None) -> subprocess.CompletedProcess:
-    """`llmrun ARGV…` in a fresh process, the way a user's shell starts it."""
+        stdin: Any = None) -> subprocess.CompletedProcess:
+    """`llmrun ARGV…` in a fresh process, the way a user's shell starts it (`stdin`: text to
+    pipe in, or an open file)."""
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
     full = {k: v for k, v in os.environ.items()
@@ -44,7 +45,8 @@ def cli(tmp_path: Any, *argv: str, env: Optional[Dict[str, str]] = None, timeout
     full.update(env or {})
     return subprocess.run([sys.executable, "-m", "llmrun", *argv], capture_output=True,
                           text=True, timeout=timeout, env=full, cwd=str(tmp_path),
-                          input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL)
+                          input=stdin if isinstance(stdin, str) else None,
+                          stdin=None if isinstance(stdin, str) else (stdin or subprocess.DEVNULL))
 
 
 def ask(tmp_path: Any, server: Any, *args: str, env: Optional[Dict[str, str]] = None,

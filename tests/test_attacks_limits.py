@@ -79,6 +79,15 @@ def test_dev_zero_as_a_file_is_exit_3_naming_the_file_and_the_limit(server, tmp_
     assert not server.requests
 
 
+def test_dev_zero_on_standard_input_is_a_usage_error_not_a_memory_error(server, tmp_path):
+    with open("/dev/zero") as zero:
+        proc = cli(tmp_path, "ask", "--json", "--base-url", server.url, "-m", "m", "hi",
+                   stdin=zero)
+    obj = one_object(proc)
+    assert proc.returncode == 2 and "standard input" in obj["error"]["message"], proc.stderr
+    assert not server.requests
+
+
 # -- 8: every byte a step keeps counts against the budget ----------------------------------
 def flood(events, size=MIB):
     """An SSE body of `events` chunks, one network write of about `size` each."""

@@ -43,3 +43,22 @@ def read_text(path: str, what: str, limit: int = MAX_SETTINGS_FILE) -> str:
 def _size(limit: int) -> str:
     mib = limit / (1024 * 1024)
     return f"{mib:g} MiB" if mib >= 1 else f"{limit} bytes"
+
+
+#: The most standard input may bring as (part of) the prompt.
+MAX_STDIN = 64 * 1024 * 1024
+
+
+def read_stream(stream: object, limit: int = MAX_STDIN) -> str:
+    """All of a text stream (standard input), or ValueError when it holds more than
+    `limit` characters (`llmrun ask < /dev/zero` must end, not fill the memory)."""
+    parts = []
+    size = 0
+    while True:
+        block = stream.read(min(_BLOCK, limit + 1 - size))  # type: ignore[attr-defined]
+        if not block:
+            return "".join(parts)
+        parts.append(block)
+        size += len(block)
+        if size > limit:
+            raise ValueError(f"standard input is larger than {_size(limit)}")

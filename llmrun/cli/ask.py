@@ -57,10 +57,15 @@ def read_prompt(words: Sequence[str], use_stdin: bool, stdin: Any = None) -> str
     prompt = " ".join(words)
     stdin = stdin if stdin is not None else sys.stdin
     if use_stdin and stdin is not None and not stdin.isatty():
+        from llmrun.base.files import read_stream
+
         try:
-            piped = stdin.read().rstrip("\n")
+            piped = read_stream(stdin).rstrip("\n")  # bounded: `< /dev/zero` ends
         except UnicodeDecodeError:
             raise UsageError(NOT_UTF8) from None
+        except ValueError as exc:
+            raise UsageError(f"{exc}; that is no prompt (pass --no-stdin if standard input "
+                             "is not part of it)") from None
         if piped:
             prompt = f"{prompt}\n\n{piped}" if prompt else piped
     try:
