@@ -96,7 +96,8 @@ for line in sys.stdin:
                   {"type": "object", "properties": {"n": {"type": "number", "maximum": 1e999}}}}]}
     else:
         result = {"content": [{"type": "text", "text": "ran"}]}
-    sys.stdout.write(json.dumps(result and {"jsonrpc": "2.0", "id": msg["id"], "result": result}) + "\n")
+    answer = {"jsonrpc": "2.0", "id": msg["id"], "result": result}
+    sys.stdout.write(json.dumps(answer) + "\n")
     sys.stdout.flush()
 '''
 

@@ -298,7 +298,8 @@ class RecordingAdapter(HTTPAdapter):
             "request": {
                 "proto": "HTTP/1.1", "proto_major": 1, "proto_minor": 1,
                 "content_length": len(body.encode("utf-8")), "host": urlsplit(request.url).netloc,
-                "body": self._clean(body), "form": {}, "headers": self._headers(request.headers, request=True),
+                "body": self._clean(body), "form": {},
+                "headers": self._headers(request.headers, request=True),
                 "url": self._clean(request.url), "method": request.method,
             },
             "response": {
