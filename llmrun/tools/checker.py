@@ -63,7 +63,9 @@ def problems(schema: Dict[str, Any], value: Any, validator: Any = None) -> List[
     try:
         return _collect(validator.iter_errors(value))
     except RecursionError:
-        raise CheckFailed("it is nested too deeply to be checked against the schema") from None
+        raise CheckFailed("the value is nested too deeply for the schema's checks") from None
+    except Exception as exc:  # a $ref to another document (referencing.Unresolvable), …
+        raise CheckFailed(f"jsonschema raised {type(exc).__name__}: {str(exc)[:300]}") from None
 
 
 def _collect(errors: Any) -> List[Problem]:
@@ -120,10 +122,9 @@ for line in sys.stdin:
     except Late:
         answer = {"late": True}
     except RecursionError:
-        answer = {"failed": "it is nested too deeply to be checked against the schema"}
+        answer = {"failed": "the value is nested too deeply for the schema's checks"}
     except Exception as exc:
-        answer = {"failed": "it could not be checked against the schema (%%s: %%s)" %% (
-            type(exc).__name__, str(exc)[:300])}
+        answer = {"failed": "jsonschema raised %%s: %%s" %% (type(exc).__name__, str(exc)[:300])}
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
     sys.stdout.write(json.dumps(answer) + "\n")
