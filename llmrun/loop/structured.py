@@ -88,6 +88,9 @@ class StructuredAnswer:
         self.force = False  # tool mode: the next request must call the answer tool
         self.data: Any = None
         self.repaired = False
+        from llmrun.tools.checker import warm_up
+
+        warm_up([schema])  # with patterns, answers are checked in a worker: start it now
 
     def shape(self, body: Dict[str, Any], has_tools: bool) -> None:
         """Put the request for structured output into a request body."""

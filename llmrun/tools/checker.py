@@ -249,6 +249,18 @@ def _jsonschema_folder() -> Optional[str]:
 _WORKER = _Worker()
 
 
+def warm_up(schemas: Any) -> None:
+    """Start the worker now, when any of `schemas` has patterns: its start-up (a Python and
+    jsonschema, about a quarter of a second) then overlaps the first model request instead
+    of delaying the first check."""
+    if any(has_patterns(s) for s in schemas):
+        with _WORKER.lock:
+            try:
+                _WORKER._start()
+            except OSError:
+                pass  # the first check tries again, and says so if it cannot
+
+
 def stop_worker() -> None:
     """End the checking process (at the end of a run, or in tests)."""
     with _WORKER.lock:
