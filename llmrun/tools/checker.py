@@ -204,7 +204,9 @@ class _Worker:
             left = end - time.monotonic()
             if left <= 0:
                 return None
-            ready, _, _ = select.select([fd], [], [], left)  # the GIL is free meanwhile
+            # the GIL is free meanwhile, and a signal or --deadline interrupts the wait; slices
+            # of 0.1 s leave room for a run's own cancellation to be looked at here too
+            ready, _, _ = select.select([fd], [], [], min(left, 0.1))
             if not ready:
                 continue
             data = os.read(fd, 65536)
