@@ -158,7 +158,11 @@ class _Worker:
 
     def _ask(self, request: bytes) -> Dict[str, Any]:
         for attempt in (1, 2):  # a worker that died since the last check is replaced once
-            proc = self._start()
+            try:
+                proc = self._start()
+            except OSError as exc:  # no fork, no memory: the value stays unchecked, not run
+                raise CheckFailed(f"its checking process could not be started "
+                                  f"({exc.strerror or exc})") from None
             try:
                 proc.stdin.write(request)  # type: ignore[union-attr]
                 proc.stdin.flush()  # type: ignore[union-attr]
