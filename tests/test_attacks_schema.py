@@ -184,3 +184,20 @@ def test_ordinary_patterns_still_judge_answers(server, tmp_path):
     assert proc.returncode == 0 and obj["data"] == {"to": "a@b.org", "x-n": 3}, proc.stderr
     repair = server.requests[1].json()["messages"][-1]["content"]
     assert "does not match" in repair and "$.x-n" in repair
+
+
+def test_a_checking_worker_that_died_is_replaced_and_gives_jsonschemas_answers():
+    from llmrun.tools import checker
+
+    schema = {"type": "object", "properties": {"to": {"type": "string", "pattern": EMAIL}}}
+    assert checker.problems(schema, {"to": "ann@example.org"}) == []
+    first = checker._WORKER.proc
+    first.kill()
+    first.wait()
+    found = checker.problems(schema, {"to": "nope"})
+    assert found == [(["to"], f"'nope' does not match '{EMAIL}'".replace("\\", "\\\\"))]
+    assert checker._WORKER.proc is not first
+    with pytest.raises(checker.CheckFailed, match="took more than"):
+        checker.problems(schema, {"to": EVIL})
+    assert checker.problems(schema, {"to": "ann@example.org"}) == []  # still serving
+    checker.stop_worker()
