@@ -209,6 +209,7 @@ def _limits(o: AskOptions, settings: Any) -> Any:
 def _tools(o: AskOptions, settings: Any, cfg: Any, renderer: Any) -> Iterator[Any]:
     """The Toolbox of the YAML tools and the MCP servers' tools; the servers stop after."""
     from llmrun.sandbox.policy import settings_for
+    from llmrun.tools.confine import verbose_lines
     from llmrun.tools.confirm import ask_terminal
     from llmrun.tools.runner import Toolbox
     from llmrun.tools.sources import mcp_names, open_tools
@@ -217,19 +218,11 @@ def _tools(o: AskOptions, settings: Any, cfg: Any, renderer: Any) -> Iterator[An
     confine = settings_for(cfg, o.no_sandbox, [o.record or ""])  # the tools' sandbox
     with open_tools(settings.tool_paths, o.tool, mcp_names(o.mcp, cfg), cfg, show,
                     settings.sources.get("tools", ""), renderer.warn, confine) as tools:
-        _sandbox_notes(o, renderer, tools)
+        for line in verbose_lines(tools) if o.verbose else ():  # each tool's sandbox
+            renderer.note(line)
         yield Toolbox(tools, yes=o.yes,
                       ask=renderer.holding(ask_terminal),  # no spinner over the question
                       parallel=o.parallel, approve=o.approve)
-
-
-def _sandbox_notes(o: AskOptions, renderer: Any, tools: Any) -> None:
-    """-v: each tool's sandbox policy (or that it runs unconfined, and why)."""
-    if o.verbose and tools:
-        from llmrun.tools.confine import describe_lines, support_line
-
-        for line in [support_line()] + describe_lines(tools):
-            renderer.note(line)
 
 
 def _transport(o: AskOptions, settings: Any, cassette: Any, renderer: Any) -> Any:
