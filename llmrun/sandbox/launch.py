@@ -78,6 +78,24 @@ def command(argv: List[str], policy: Policy, env: Dict[str, str],
     Raises FileNotFoundError when the program does not exist, as Popen would. Before the
     first confined process starts, llmrun hides its own secrets (`environ.harden`).
     """
+    fd = lifeline()
+    done_r, done_w = os.pipe()
+    steps = _steps(argv, policy, env, cwd, extra, is_secret)
+    steps.update(lifeline=fd, done=done_w)
+    data = marshal.dumps(steps)
+    arg = data.hex()
+    if len(arg) > MAX_ARG:  # a single argument may be at most 128 KiB
+        handle, path = tempfile.mkstemp(prefix="llmrun-plan-")
+        with os.fdopen(handle, "wb") as fh:
+            fh.write(data)
+        arg = "@" + path
+    return [sys.executable, "-I", "-S", SUPERVISOR, arg, *argv], (fd, done_w), done_r
+
+
+def _steps(argv: List[str], policy: Policy, env: Dict[str, str], cwd: Optional[str],
+           extra: Optional[Dict[str, str]],
+           is_secret: Optional[Callable[[str], bool]]) -> Dict[str, Any]:
+    """The supervisor's plan for one call (without its descriptors)."""
     from llmrun.sandbox.support import probe
 
     program = argv[0]
@@ -89,22 +107,80 @@ def command(argv: List[str], policy: Policy, env: Dict[str, str],
 
         harden(is_secret)
     support = probe()
-    fd = lifeline()
-    done_r, done_w = os.pipe()
     steps = dict(plan(policy, os.path.abspath(cwd or os.getcwd()), support.landlock,
-                      support.arch), tmp_base=tempfile.gettempdir(), lifeline=fd, done=done_w,
-                 env=dict(extra or {}))
+                      support.arch), tmp_base=tempfile.gettempdir(), env=dict(extra or {}))
     if policy.proxied:
         net = _network(policy, support)
         steps.update(net, env=dict(steps["env"], **net["env"]))
-    data = marshal.dumps(steps)
-    arg = data.hex()
-    if len(arg) > MAX_ARG:  # a single argument may be at most 128 KiB
-        handle, path = tempfile.mkstemp(prefix="llmrun-plan-")
-        with os.fdopen(handle, "wb") as fh:
-            fh.write(data)
-        arg = "@" + path
-    return [sys.executable, "-I", "-S", SUPERVISOR, arg, *argv], (fd, done_w), done_r
+    return steps
+
+
+class _Warm:
+    """A supervisor started ahead of its call (`warm`): the process, the write end of its
+    control pipe, the read end of its done pipe."""
+
+    def __init__(self) -> None:
+        import subprocess
+
+        control, ctl_w = os.pipe()
+        done_r, done_w = os.pipe()
+        fd = lifeline()
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"}
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", SUPERVISOR, f"=warm:{control}:{fd}:{done_w}"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                start_new_session=True, pass_fds=(control, fd, done_w))
+        finally:
+            os.close(control)
+            os.close(done_w)
+        self.control, self.done, self.fds, self.pid = ctl_w, done_r, (fd, done_w), os.getpid()
+
+
+_warm: List[_Warm] = []
+
+
+def warm_up() -> None:
+    """Start one supervisor ahead of time, in the background, unless one is waiting."""
+    def start() -> None:
+        try:
+            made = _Warm()
+        except OSError:
+            return
+        with _lock:
+            _warm.append(made)
+
+    with _lock:
+        if _warm:
+            return
+    threading.Thread(target=start, daemon=True, name="llmrun-sandbox-warm").start()
+
+
+def start(argv: List[str], policy: Policy, env: Dict[str, str],
+          is_secret: Optional[Callable[[str], bool]] = None) -> Any:
+    """Run `argv` under `policy` in the working directory, on a warm supervisor when one is
+    waiting (then another is started for the next call): a subprocess.Popen whose stdin,
+    stdout and stderr are the tool's, with `llmrun_done` set (see `command`).
+
+    Raises FileNotFoundError when the program does not exist, as Popen would.
+    """
+    steps = _steps(argv, policy, env, None, None, is_secret)
+    with _lock:
+        warm = _warm.pop() if _warm and _warm[-1].pid == os.getpid() else None
+    warm = warm or _Warm()
+    warm_up()
+    steps.update(lifeline=warm.fds[0], done=warm.fds[1])
+    try:
+        data = marshal.dumps((steps, list(argv), dict(env), os.getcwd()))
+        view = memoryview(data)
+        while view:
+            view = view[os.write(warm.control, view):]
+    except OSError:
+        pass  # it died: the call fails as a tool that could not run
+    finally:
+        os.close(warm.control)
+    warm.proc.llmrun_done = warm.done  # type: ignore[attr-defined]
+    return warm.proc
 
 
 def wait_done(done: int, timeout: float = 5.0) -> bool:
