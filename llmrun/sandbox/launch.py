@@ -98,6 +98,10 @@ def _steps(argv: List[str], policy: Policy, env: Dict[str, str], cwd: Optional[s
     """The supervisor's plan for one call (without its descriptors)."""
     from llmrun.sandbox.support import probe
 
+    for text in list(argv) + [t for item in env.items() for t in item]:
+        if "\0" in text:  # what Popen refuses, refused here, before any process starts
+            raise ValueError("embedded null byte")
+        os.fsencode(text)  # a lone surrogate: UnicodeEncodeError, as Popen would raise
     program = argv[0]
     if ("/" in program and not os.path.exists(os.path.join(cwd or "", program))) or \
             ("/" not in program and shutil.which(program, path=env.get("PATH")) is None):
@@ -167,20 +171,30 @@ def start(argv: List[str], policy: Policy, env: Dict[str, str],
     steps = _steps(argv, policy, env, None, None, is_secret)
     with _lock:
         warm = _warm.pop() if _warm and _warm[-1].pid == os.getpid() else None
-    warm = warm or _Warm()
     warm_up()
-    steps.update(lifeline=warm.fds[0], done=warm.fds[1])
+    for attempt in (warm, None):  # a waiting supervisor that died is replaced, once
+        attempt = attempt or _Warm()
+        steps.update(lifeline=attempt.fds[0], done=attempt.fds[1])
+        if _hand_over(attempt, marshal.dumps((steps, list(argv), dict(env), os.getcwd()))):
+            break
+        attempt.proc.kill()
+        attempt.proc.wait()
+        os.close(attempt.done)
+    attempt.proc.llmrun_done = attempt.done  # type: ignore[attr-defined]
+    return attempt.proc
+
+
+def _hand_over(warm: "_Warm", data: bytes) -> bool:
+    """Write the call to a waiting supervisor's control pipe; False when it is gone."""
     try:
-        data = marshal.dumps((steps, list(argv), dict(env), os.getcwd()))
         view = memoryview(data)
         while view:
             view = view[os.write(warm.control, view):]
+        return True
     except OSError:
-        pass  # it died: the call fails as a tool that could not run
+        return False
     finally:
         os.close(warm.control)
-    warm.proc.llmrun_done = warm.done  # type: ignore[attr-defined]
-    return warm.proc
 
 
 def wait_done(done: int, timeout: float = 5.0) -> bool:
