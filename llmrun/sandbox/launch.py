@@ -14,7 +14,7 @@ import shutil
 import sys
 import tempfile
 import threading
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from llmrun.sandbox.policy import Policy, plan
 
@@ -142,22 +142,44 @@ class _Warm:
 
 
 _warm: List[_Warm] = []
+_starting: List[threading.Event] = []  # set once the supervisor being started is waiting
 
 
-def warm_up() -> None:
-    """Start one supervisor ahead of time, in the background, unless one is waiting."""
-    def start() -> None:
+def warm_up(policies: Sequence[Policy] = ()) -> None:
+    """Start one supervisor ahead of time, in the background, unless one is waiting or
+    starting; and make the plans of `policies` meanwhile (the first call's walk)."""
+    def start(ready: threading.Event) -> None:
         try:
             made = _Warm()
+            with _lock:
+                _warm.append(made)
         except OSError:
-            return
-        with _lock:
-            _warm.append(made)
+            pass
+        finally:
+            ready.set()
+        from llmrun.sandbox.support import probe
+
+        support = probe()
+        for policy in policies:
+            plan(policy, os.getcwd(), support.landlock, support.arch)
 
     with _lock:
-        if _warm:
+        if _warm or (_starting and not _starting[-1].is_set()):
             return
-    threading.Thread(target=start, daemon=True, name="llmrun-sandbox-warm").start()
+        ready = threading.Event()
+        _starting[:] = [ready]
+    threading.Thread(target=start, args=(ready,), daemon=True,
+                     name="llmrun-sandbox-warm").start()
+
+
+def _take() -> Optional[_Warm]:
+    """A waiting supervisor of this process, after the one being started if need be."""
+    with _lock:
+        pending = _starting[-1] if _starting and not _warm else None
+    if pending is not None:
+        pending.wait(10)
+    with _lock:
+        return _warm.pop() if _warm and _warm[-1].pid == os.getpid() else None
 
 
 def start(argv: List[str], policy: Policy, env: Dict[str, str],
@@ -169,8 +191,7 @@ def start(argv: List[str], policy: Policy, env: Dict[str, str],
     Raises FileNotFoundError when the program does not exist, as Popen would.
     """
     steps = _steps(argv, policy, env, None, None, is_secret)
-    with _lock:
-        warm = _warm.pop() if _warm and _warm[-1].pid == os.getpid() else None
+    warm = _take()
     warm_up()
     for attempt in (warm, None):  # a waiting supervisor that died is replaced, once
         attempt = attempt or _Warm()

@@ -53,11 +53,12 @@ def open_tools(paths: Sequence[str], only: Sequence[str], mcp: Sequence[str], cf
         servers = start_all(specs, show)
     elif enforce:
         require([t for t in tools if not only or t.name in only])
-    if enforce and any(getattr(t, "policy", None) is not None and t.policy.enabled
-                       for t in tools):
+    confined = [t.policy for t in tools if getattr(t, "policy", None) is not None and
+                t.policy.enabled]
+    if enforce and confined:
         from llmrun.sandbox.launch import warm_up
 
-        warm_up()  # the first call's supervisor starts while the model is asked
+        warm_up(confined)  # the first call's supervisor starts while the model is asked
     try:
         for server in servers:
             tools.extend(server.tools())
