@@ -181,3 +181,21 @@ def test_the_environment_block_keeps_names_but_loses_secret_values():
     out = subprocess.run([sys.executable, "-c", code, root], capture_output=True, text=True,
                          env=dict(os.environ, MY_TOKEN="tok-123", OTHER="plain-value"))
     assert out.stdout.split() == ["False", "True", "True", "tok-123"], out.stderr
+
+
+def test_a_waiting_supervisor_that_died_is_replaced(tmp_path):
+    from llmrun.sandbox import launch
+    from llmrun.tools.process import run_process
+
+    launch.warm_up()
+    deadline = __import__("time").monotonic() + 30
+    while not launch._warm and __import__("time").monotonic() < deadline:
+        __import__("time").sleep(0.01)
+    launch._warm[-1].proc.kill()  # it dies while it waits
+    launch._warm[-1].proc.wait()
+    out = run_process(["sh", "-c", "echo $TMPDIR"], dict(os.environ), 30, 1000,
+                      policy=Policy("t"))
+    import tempfile
+
+    private = os.path.join(tempfile.gettempdir(), "llmrun-tool-").encode()
+    assert out.returncode == 0 and out.stdout.startswith(private), out

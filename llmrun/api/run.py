@@ -200,11 +200,10 @@ def _tools(ctx: RunContext, o: RunOptions, settings: Any, cfg: Any, confirm: Opt
 
 def _sandbox_notes(ctx: RunContext, tools: Any) -> None:
     """Each tool's sandbox policy (or that it runs unconfined, and why): -v shows them."""
-    if tools:
-        from llmrun.tools.confine import describe_lines, support_line
+    from llmrun.tools.confine import verbose_lines
 
-        for line in [support_line()] + describe_lines(tools):
-            ctx.emit({"type": "note", "message": line})
+    for line in verbose_lines(tools):
+        ctx.emit({"type": "note", "message": line})
 
 
 def _transport(o: RunOptions, settings: Any, cassette: Any) -> Any:

@@ -14,7 +14,7 @@ import shutil
 import sys
 import tempfile
 import threading
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from llmrun.sandbox.policy import Policy, plan
 
@@ -78,8 +78,30 @@ def command(argv: List[str], policy: Policy, env: Dict[str, str],
     Raises FileNotFoundError when the program does not exist, as Popen would. Before the
     first confined process starts, llmrun hides its own secrets (`environ.harden`).
     """
+    fd = lifeline()
+    done_r, done_w = os.pipe()
+    steps = _steps(argv, policy, env, cwd, extra, is_secret)
+    steps.update(lifeline=fd, done=done_w)
+    data = marshal.dumps(steps)
+    arg = data.hex()
+    if len(arg) > MAX_ARG:  # a single argument may be at most 128 KiB
+        handle, path = tempfile.mkstemp(prefix="llmrun-plan-")
+        with os.fdopen(handle, "wb") as fh:
+            fh.write(data)
+        arg = "@" + path
+    return [sys.executable, "-I", "-S", SUPERVISOR, arg, *argv], (fd, done_w), done_r
+
+
+def _steps(argv: List[str], policy: Policy, env: Dict[str, str], cwd: Optional[str],
+           extra: Optional[Dict[str, str]],
+           is_secret: Optional[Callable[[str], bool]]) -> Dict[str, Any]:
+    """The supervisor's plan for one call (without its descriptors)."""
     from llmrun.sandbox.support import probe
 
+    for text in list(argv) + [t for item in env.items() for t in item]:
+        if "\0" in text:  # what Popen refuses, refused here, before any process starts
+            raise ValueError("embedded null byte")
+        os.fsencode(text)  # a lone surrogate: UnicodeEncodeError, as Popen would raise
     program = argv[0]
     if ("/" in program and not os.path.exists(os.path.join(cwd or "", program))) or \
             ("/" not in program and shutil.which(program, path=env.get("PATH")) is None):
@@ -89,22 +111,111 @@ def command(argv: List[str], policy: Policy, env: Dict[str, str],
 
         harden(is_secret)
     support = probe()
-    fd = lifeline()
-    done_r, done_w = os.pipe()
     steps = dict(plan(policy, os.path.abspath(cwd or os.getcwd()), support.landlock,
-                      support.arch), tmp_base=tempfile.gettempdir(), lifeline=fd, done=done_w,
-                 env=dict(extra or {}))
+                      support.arch), tmp_base=tempfile.gettempdir(), env=dict(extra or {}))
     if policy.proxied:
         net = _network(policy, support)
         steps.update(net, env=dict(steps["env"], **net["env"]))
-    data = marshal.dumps(steps)
-    arg = data.hex()
-    if len(arg) > MAX_ARG:  # a single argument may be at most 128 KiB
-        handle, path = tempfile.mkstemp(prefix="llmrun-plan-")
-        with os.fdopen(handle, "wb") as fh:
-            fh.write(data)
-        arg = "@" + path
-    return [sys.executable, "-I", "-S", SUPERVISOR, arg, *argv], (fd, done_w), done_r
+    return steps
+
+
+class _Warm:
+    """A supervisor started ahead of its call (`warm`): the process, the write end of its
+    control pipe, the read end of its done pipe."""
+
+    def __init__(self) -> None:
+        import subprocess
+
+        control, ctl_w = os.pipe()
+        done_r, done_w = os.pipe()
+        fd = lifeline()
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"}
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", SUPERVISOR, f"=warm:{control}:{fd}:{done_w}"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                start_new_session=True, pass_fds=(control, fd, done_w))
+        finally:
+            os.close(control)
+            os.close(done_w)
+        self.control, self.done, self.fds, self.pid = ctl_w, done_r, (fd, done_w), os.getpid()
+
+
+_warm: List[_Warm] = []
+_starting: List[threading.Event] = []  # set once the supervisor being started is waiting
+
+
+def warm_up(policies: Sequence[Policy] = ()) -> None:
+    """Start one supervisor ahead of time, in the background, unless one is waiting or
+    starting; and make the plans of `policies` meanwhile (the first call's walk)."""
+    def start(ready: threading.Event) -> None:
+        try:
+            made = _Warm()
+            with _lock:
+                _warm.append(made)
+        except OSError:
+            pass
+        finally:
+            ready.set()
+        from llmrun.sandbox.support import probe
+
+        support = probe()
+        for policy in policies:
+            plan(policy, os.getcwd(), support.landlock, support.arch)
+
+    with _lock:
+        if _warm or (_starting and not _starting[-1].is_set()):
+            return
+        ready = threading.Event()
+        _starting[:] = [ready]
+    threading.Thread(target=start, args=(ready,), daemon=True,
+                     name="llmrun-sandbox-warm").start()
+
+
+def _take() -> Optional[_Warm]:
+    """A waiting supervisor of this process, after the one being started if need be."""
+    with _lock:
+        pending = _starting[-1] if _starting and not _warm else None
+    if pending is not None:
+        pending.wait(10)
+    with _lock:
+        return _warm.pop() if _warm and _warm[-1].pid == os.getpid() else None
+
+
+def start(argv: List[str], policy: Policy, env: Dict[str, str],
+          is_secret: Optional[Callable[[str], bool]] = None) -> Any:
+    """Run `argv` under `policy` in the working directory, on a warm supervisor when one is
+    waiting (then another is started for the next call): a subprocess.Popen whose stdin,
+    stdout and stderr are the tool's, with `llmrun_done` set (see `command`).
+
+    Raises FileNotFoundError when the program does not exist, as Popen would.
+    """
+    steps = _steps(argv, policy, env, None, None, is_secret)
+    warm = _take()
+    warm_up()
+    for attempt in (warm, None):  # a waiting supervisor that died is replaced, once
+        attempt = attempt or _Warm()
+        steps.update(lifeline=attempt.fds[0], done=attempt.fds[1])
+        if _hand_over(attempt, marshal.dumps((steps, list(argv), dict(env), os.getcwd()))):
+            break
+        attempt.proc.kill()
+        attempt.proc.wait()
+        os.close(attempt.done)
+    attempt.proc.llmrun_done = attempt.done  # type: ignore[attr-defined]
+    return attempt.proc
+
+
+def _hand_over(warm: "_Warm", data: bytes) -> bool:
+    """Write the call to a waiting supervisor's control pipe; False when it is gone."""
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(warm.control, view):]
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(warm.control)
 
 
 def wait_done(done: int, timeout: float = 5.0) -> bool:

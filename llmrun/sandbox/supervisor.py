@@ -1,21 +1,24 @@
-"""The per-call supervisor: started as `python -I -S supervisor.py PLAN ARGV…` (PLAN in marshal, hex; standard
-library only, nothing imported from the working directory), it runs one tool process
-confined and makes sure nothing the call started outlives it.
+"""The per-call supervisor, standard library only (started as `python -I -S`: nothing is
+imported from the working directory): it runs one tool process confined and makes sure
+nothing the call started outlives it.
 
 Three processes, each single-threaded, so setting process-wide attributes and confining a
 child between fork and exec are safe (none of this touches llmrun, whose Python API may run
 many runs in one process):
 
-- the front (the process llmrun started and waits for) makes the private TMPDIR, builds the
-  Landlock ruleset and forks the keeper; it exits as the keeper does. llmrun may SIGKILL its
-  process group at a timeout or on Ctrl-C: the keeper is in another session, and learns of
-  it through PR_SET_PDEATHSIG.
-- the keeper is the subreaper (PR_SET_CHILD_SUBREAPER) of everything the tool starts, so a
-  `setsid`, double-forked or daemonised descendant is still its descendant. When the tool
-  exits, when the front dies, on SIGTERM, or when llmrun itself dies (even by SIGKILL: the
-  lifeline pipe, whose only writer is llmrun, reads end-of-file), it kills every
-  descendant, removes the TMPDIR and exits as the tool did.
-- the tool: dies with the keeper (PR_SET_PDEATHSIG), drops every capability, sets
+- the front, the process llmrun started and waits for, forks the keeper and exits as the
+  keeper does. llmrun may SIGKILL the front's process group (a timeout, Ctrl-C): the keeper
+  is in a session of its own and learns of it through PR_SET_PDEATHSIG.
+- the keeper takes the call -- `PLAN ARGV…` on the command line (PLAN in marshal, hex), or,
+  for a supervisor started ahead of its call (`=warm:CONTROL:LIFELINE:DONE`, so no call
+  waits for a Python start-up), from the control pipe -- makes the private TMPDIR, builds
+  the Landlock ruleset, and is the subreaper (PR_SET_CHILD_SUBREAPER) of everything the tool
+  starts, so a `setsid`, double-forked or daemonised descendant is still its descendant.
+  When the tool exits, when the front dies, on SIGTERM, or when llmrun itself dies (even by
+  SIGKILL: the lifeline pipe, whose only writer is llmrun, reads end-of-file), it kills
+  every descendant, removes the TMPDIR and exits as the tool did; its exit closes the done
+  pipe llmrun waits on.
+- the tool dies with the keeper (PR_SET_PDEATHSIG), drops every capability, sets
   no_new_privs, enters the Landlock domain and the seccomp filter, and execs.
 """
 
@@ -40,17 +43,42 @@ def _prctl(option, value):
 
 
 def main():
-    plan, argv = _load(sys.argv[1]), sys.argv[2:]
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
         os.path.abspath(__file__)))))
-    lifeline, done = plan.get("lifeline"), plan.get("done")
-    for fd in (lifeline, done):  # the keeper holds them; the tool never gets them
-        if fd is not None:
-            os.set_inheritable(fd, False)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])  # a blocked SIGTERM would hide the end
+    front = os.getpid()
+    if sys.argv[1].startswith("=warm:"):  # started ahead of its call: the keeper waits for it
+        control, lifeline, done = (int(n) for n in sys.argv[1][6:].split(":"))
+        keeper = os.fork()
+        if keeper == 0:
+            _become_keeper(front, None)
+            plan, argv, env = _wait_for_call(control)
+            _keeper(plan, argv, *_prepare(plan, env))
+        os.close(control)
+    else:
+        plan, argv = _load(sys.argv[1]), sys.argv[2:]
+        lifeline, done = plan["lifeline"], plan["done"]
+        keeper = os.fork()
+        if keeper == 0:
+            _become_keeper(front, None)
+            _keeper(plan, argv, *_prepare(plan, dict(os.environ)))
+    for fd in (lifeline, done):  # the keeper's now: it closes `done` by exiting, last of all
+        os.close(fd)
+    while True:
+        try:
+            _, status = os.waitpid(keeper, 0)
+            break
+        except InterruptedError:
+            continue
+    _exit_like(status)
+
+
+def _prepare(plan, env):
+    """The call's private TMPDIR, the tool's environment and the Landlock ruleset."""
+    for fd in (plan["lifeline"], plan["done"]):  # the keeper holds them; the tool never
+        os.set_inheritable(fd, False)
     tmp = os.path.join(plan["tmp_base"], "llmrun-tool-" + os.urandom(6).hex())
     os.mkdir(tmp, 0o700)
-    env = dict(os.environ)
     env.update(plan.get("env", {}))  # the sandbox's own variables win over a server's env
     env.update(TMPDIR=tmp, TMP=tmp, TEMP=tmp)
     try:
@@ -62,21 +90,27 @@ def main():
     except OSError as exc:
         _rmtree(tmp)
         _fail(f"cannot build the sandbox: {exc}", 125)
-    front = os.getpid()
-    keeper = os.fork()
-    if keeper == 0:
-        _keeper(front, plan, argv, env, ruleset, tmp, lifeline)
-    os.close(ruleset)
-    for fd in (lifeline, done):  # the keeper's now: it closes `done` by exiting, last of all
-        if fd is not None:
-            os.close(fd)
+    return tmp, env, ruleset
+
+
+def _wait_for_call(control):
+    """A warm supervisor (started while nothing needed it, so a call does not wait for a
+    Python start-up): its call arrives on the `control` pipe as marshal (plan, argv, env,
+    cwd). End-of-file without one: llmrun needs it no more, or is gone."""
+    from llmrun.sandbox import landlock, seccomp  # noqa: F401 (the slow part, done ahead)
+
+    chunks = []
     while True:
-        try:
-            _, status = os.waitpid(keeper, 0)
+        data = os.read(control, 1 << 16)
+        if not data:
             break
-        except InterruptedError:
-            continue
-    _exit_like(status)
+        chunks.append(data)
+    os.close(control)
+    if not chunks:
+        os._exit(0)
+    plan, argv, env, cwd = marshal.loads(b"".join(chunks))
+    os.chdir(cwd)
+    return plan, argv, env
 
 
 def _load(arg):
@@ -89,13 +123,20 @@ def _load(arg):
     return marshal.loads(data)
 
 
-def _keeper(front, plan, argv, env, ruleset, tmp, lifeline):
+def _become_keeper(front, tmp):
+    """Die with the front (as SIGTERM, to clean up), in a session of its own (out of reach
+    of llmrun's kill of the front's group), the subreaper of all the call starts."""
     _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != front:  # the front died before the line above
-        _rmtree(tmp)
+        if tmp:
+            _rmtree(tmp)
         os._exit(143)
     os.setsid()
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def _keeper(plan, argv, tmp, env, ruleset):
+    lifeline = plan["lifeline"]
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     stopped = []
@@ -115,7 +156,7 @@ def _keeper(front, plan, argv, env, ruleset, tmp, lifeline):
         os.close(wake_w)
         _tool(keeper, plan, argv, env, ruleset)
     os.close(ruleset)
-    watch = [wake_r] + ([lifeline] if lifeline is not None else [])
+    watch = [wake_r, lifeline]
     status = None
     while status is None and not stopped:
         ready, _, _ = select.select(watch + (relay.fds() if relay else []), [], [])

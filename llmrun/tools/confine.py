@@ -74,3 +74,8 @@ def failure_note(item: Any) -> str:
     """The error result's last line for a confined call, or ""."""
     policy = policy_of(item)
     return policy.failure_note() if policy.enabled else ""
+
+
+def verbose_lines(items: List[Any]) -> List[str]:
+    """What -v prints at the start of a run that offers tools: support, then each policy."""
+    return [support_line()] + describe_lines(items) if items else []

@@ -15,7 +15,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 from llmrun.base.context import current
 
@@ -41,23 +41,18 @@ def run_process(argv: List[str], env: Dict[str, str], timeout: float, cap: int,
 
     Raises OSError/ValueError/UnicodeEncodeError when it cannot even start.
     """
-    fds: Tuple[int, ...] = ()
-    done = None  # a confined call's "done" pipe: end-of-file once its supervisor is gone
-    if policy is not None and policy.enabled:
-        from llmrun.sandbox.launch import command
+    if policy is not None and policy.enabled:  # under its supervisor, started ahead
+        from llmrun.sandbox.launch import start
         from llmrun.tools.childenv import is_secret
 
-        argv, fds, done = command(argv, policy, env, is_secret=is_secret)
-    try:
+        proc = start(argv, policy, env, is_secret=is_secret)
+        if stdin is None:
+            proc.stdin.close()  # type: ignore[union-attr]  # the tool reads end-of-file
+    else:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL if stdin is None else
                                 subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env=env, start_new_session=True, pass_fds=fds)
-    except BaseException:
-        _close(done)
-        raise
-    finally:
-        _close(fds[1] if fds else None)
-    proc.llmrun_done = done  # type: ignore[attr-defined]
+                                env=env, start_new_session=True)
+    done = getattr(proc, "llmrun_done", None)  # end-of-file once its supervisor is gone
     ctx = current()  # the run's: its deadline, cancel or signal kills this group
     ctx.add_process(proc)
     try:

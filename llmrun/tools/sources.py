@@ -56,6 +56,12 @@ def open_tools(paths: Sequence[str], only: Sequence[str], mcp: Sequence[str], cf
         servers = start_servers(mcp, cfg, show, settings, offered if enforce else None)
     elif enforce:
         require(offered)
+    confined = [t.policy for t in tools if getattr(t, "policy", None) is not None and
+                t.policy.enabled]
+    if enforce and confined:
+        from llmrun.sandbox.launch import warm_up
+
+        warm_up(confined)  # the first call's supervisor starts while the model is asked
     try:
         for server in servers:
             tools.extend(server.tools())
