@@ -164,7 +164,8 @@ def test_fault_json(case, run_cli):
     check_error_line(run.stderr, case.cause)
     assert run.stdout.count("\n") == 1 and run.stdout.endswith("\n")
     obj = json.loads(run.stdout)
-    assert obj["error"]["type"] == ("api" if case.code == 4 else "stream")
+    kind = "api" if case.code == 4 else "connection" if case.name == "refused" else "stream"
+    assert obj["error"]["type"] == kind
     assert obj["error"]["exit_code"] == case.code
     assert re.search(case.cause, obj["error"]["message"])
     assert obj["answer"] == (case.partial or "")

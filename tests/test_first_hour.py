@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 
+import drive
 import pytest
 from conftest import ROOT, SAMPLE_TOOLS
 from server import Reply, sse
@@ -19,17 +20,12 @@ CASSETTE = os.path.join(SAMPLES, "openrouter-gpt-5.4-nano-weather.yaml")
 
 
 def env_for(tmp_path, **extra):
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("LLMRUN_") and not k.endswith("_API_KEY")}
-    env.update(PYTHONPATH=ROOT, HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"))
-    env.update(extra)
-    return {k: v for k, v in env.items() if v is not None}
+    """A newcomer's environment: no key at all unless a test sets one."""
+    return drive.env_for(tmp_path, **{"LLMRUN_API_KEY": None, **extra})
 
 
 def llmrun(tmp_path, *args, env=None, **kw):
-    return subprocess.run([sys.executable, "-m", "llmrun", *args], capture_output=True,
-                          text=True, timeout=60, env=env_for(tmp_path, **(env or {})),
-                          cwd=str(tmp_path), **kw)
+    return drive.llmrun(tmp_path, *args, env={"LLMRUN_API_KEY": None, **(env or {})}, **kw)
 
 
 def piped(tmp_path, command, env=None):
@@ -71,7 +67,7 @@ def test_the_first_run_uses_the_one_provider_whose_key_is_set(tmp_path, server):
     proc = llmrun(tmp_path, "ask", "hi", env={"OPENROUTER_API_KEY": "k1", "OPENAI_API_KEY": "k2"})
     assert proc.returncode == 2 and "several presets have a key set" in proc.stderr
     proc = llmrun(tmp_path, "ask", "hi")
-    assert proc.returncode == 2 and "OPENROUTER_API_KEY" in proc.stderr  # says what to set
+    assert proc.returncode == 3 and "OPENROUTER_API_KEY" in proc.stderr  # says what to set
 
 
 def test_the_first_run_says_so_with_v(tmp_path, server):

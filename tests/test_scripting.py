@@ -6,11 +6,11 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 from conftest import SAMPLE_TOOLS
+from drive import cmdline, descendants, spawn, wait_for
 from server import Reply, json_reply, sse
 from streams import answer_step, call_args, call_header, chunk, text, usage, weather_call_step
 
@@ -30,13 +30,8 @@ def events_of(stdout):
 
 
 def llmrun(args, tmp_path, **kw):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMRUN_")}
-    env.update(PYTHONPATH=ROOT, LLMRUN_API_KEY="sk-test", HOME=str(tmp_path),
-               XDG_CONFIG_HOME=str(tmp_path / "config"))
-    env.update(kw.pop("env", {}))
-    return subprocess.Popen([sys.executable, "-m", "llmrun", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=str(tmp_path), **kw)
+    """llmrun started (not waited for), text streams: for events read as they come."""
+    return spawn(tmp_path, *args, env=kw.pop("env", {}), text=True, **kw)
 
 
 # -- events -------------------------------------------------------------------------------------
@@ -98,7 +93,7 @@ def test_the_result_event_ends_a_signal(server, tmp_path, signum, code):
         event = json.loads(proc.stdout.readline())
         if event["type"] == "tool_call":
             break
-    time.sleep(0.3)
+    assert wait_for(lambda: any(b"sleep 30" in cmdline(p) for p in descendants(proc.pid)))
     proc.send_signal(signum)
     out, _ = proc.communicate(timeout=20)
     assert proc.returncode == code
@@ -118,7 +113,8 @@ def test_max_cost_stops_before_the_next_step(server, run_cli):
 
 
 def test_max_cost_uses_config_prices_and_refuses_without_any(server, run_cli, tmp_path):
-    run = run_cli(base(server, "--json", "--max-cost", "1", "Hi"))
+    run = run_cli(["ask", "--json", "--no-stdin", "-p", "openai", "-m", "m", "--max-cost", "1",
+                   "Hi"])  # a preset known not to report cost
     assert run.code == 3 and "prices" in run.json()["error"]["message"]
     assert server.requests == []  # refused before anything was spent
     config = tmp_path / "config.yaml"
@@ -287,7 +283,7 @@ def test_schema_as_a_forced_tool_after_regular_tools(server, run_cli):
     first, second = server.bodies()
     assert [t["function"]["name"] for t in first["tools"]] == ["weather", "final_answer"]
     assert first["tools"][1]["function"]["parameters"] == json.load(open(SCHEMA))
-    assert first["tool_choice"] == "auto" and "response_format" not in first
+    assert first["tool_choice"] == "required" and "response_format" not in first
 
 
 def test_a_refusal_is_exit_8(server, run_cli):
@@ -296,9 +292,9 @@ def test_a_refusal_is_exit_8(server, run_cli):
     assert run.code == 8 and "refused: I can't help with that." in run.json()["error"]["message"]
 
 
-def test_a_bad_schema_is_a_usage_error(run_cli, tmp_path):
+def test_a_bad_schema_is_a_configuration_error_inline_or_in_a_file(run_cli, tmp_path):
     run = run_cli(["ask", "--schema", '{"type": "nope"}', "hi"])
-    assert run.code == 2 and "not a valid JSON Schema" in run.stderr
+    assert run.code == 3 and "--schema: the inline schema is not a valid JSON Schema" in run.stderr
     run = run_cli(["ask", "--schema", str(tmp_path / "missing.json"), "hi"])
     assert run.code == 3 and "cannot read" in run.stderr
 

@@ -132,8 +132,8 @@ def test_interrupt_while_waiting_for_the_model(tmp_path, sig, code):
     with TestServer([silent(20)]) as srv:
         proc = start(tmp_path, srv.url, "--json")
         try:
+            # the run names what it waits for before it sends: no sleep needed here
             assert wait_for(lambda: srv.requests), "the request never arrived"
-            time.sleep(0.1)  # now blocked reading the answer
         finally:
             out, err = signal_and_collect(proc, sig)
     assert proc.returncode == code, err

@@ -262,7 +262,7 @@ def test_control_characters_from_the_model_or_a_tool_are_shown_escaped(tmp_path)
     lines = out.stderr.splitlines()
     assert '→ evil { "x": "y" }' in lines
     assert '→ evil {"x": "\\x1b[31mred"}' in lines
-    assert any(line.startswith("← evil: \\x1b[2J\\x1b]0;pwned\\x07gone … (")
+    assert any(line.startswith("← evil: \\x1b[2J\\x1b]0;pwned\\x07gone X second line (")
                for line in lines), lines
     assert any(line.startswith("✗ evil: error: ") for line in lines), lines
     assert "a\\x1b[2Jb" in lines

@@ -6,7 +6,7 @@ import os
 import sys
 import textwrap
 import threading
-from types import SimpleNamespace
+
 
 import pytest
 from conftest import ROOT
@@ -57,7 +57,7 @@ def test_tool_lines_from_many_threads_stay_whole(tmp_path):
     assert len(lines) == 2 * threads * per, [x for x in lines if x[:2] not in ("→ ", "← ")]
     assert sorted(starts) == sorted(f'→ t{i} {{"n": {i}}}'
                                     for i in range(threads) for _ in range(per))
-    assert sorted(dones) == sorted(f"← t{i}: r{i}-{j} … (0.00 s)"
+    assert sorted(dones) == sorted(f"← t{i}: r{i}-{j} more (0.00 s)"
                                    for i in range(threads) for j in range(per))
 
 

@@ -11,7 +11,8 @@ import subprocess
 import sys
 import time
 
-import pytest
+import drive
+from drive import wait_for
 from server import Reply, sse
 from streams import answer_step, call_args, call_header, chunk, usage
 
@@ -31,19 +32,11 @@ def tool_step(*calls):
 
 
 def llmrun(tmp_path, server, *args, env=None, timeout=60):
+    """`ask --json` with HOME in a folder of its own below the working directory."""
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
-    full = {k: v for k, v in os.environ.items() if not k.startswith("LLMRUN_")}
-    full.update(PYTHONPATH=ROOT, HOME=str(home), TMPDIR=str(tmp_path),
-                XDG_CONFIG_HOME=str(tmp_path / "config"), LLMRUN_API_KEY="sk-test")
-    full.update(env or {})
-    argv = [sys.executable, "-m", "llmrun", "ask", "--json", "--no-stdin", "--base-url",
-            server.url, "-m", "m", *args, "go"]
-    start = time.monotonic()
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=full,
-                          cwd=str(tmp_path))
-    proc.elapsed = time.monotonic() - start
-    return proc
+    return drive.llmrun(tmp_path, *drive.ask_args(server, *args), env=env, timeout=timeout,
+                        home=home)
 
 
 def env_tools(folder):
@@ -124,8 +117,8 @@ def test_sigterm_stops_a_python_tool_at_once(server, tmp_path):
     proc.terminate()
     out, err = proc.communicate(timeout=10)
     assert proc.returncode == 143 and json.loads(out)["error"]["type"] == "interrupted"
-    time.sleep(0.2)
-    assert not [p for p in workers if os.path.exists(f"/proc/{p}")], "the worker outlived llmrun"
+    assert wait_for(lambda: not [p for p in workers if os.path.exists(f"/proc/{p}")], 3), \
+        "the worker outlived llmrun"
 
 
 def test_300_calls_in_one_step_run_at_most_16_at_a_time(server, tmp_path):
@@ -175,8 +168,7 @@ def test_a_tools_leftover_processes_are_killed_when_it_exits(server, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["tool_calls"][0]["result"] == "started"
     pid = int(pidfile.read_text())
-    time.sleep(0.2)
-    assert not _alive(pid), "the tool's background process outlived it"
+    assert wait_for(lambda: not _alive(pid), 3), "the tool's background process outlived it"
 
 
 def test_undeclared_arguments_set_no_variables(server, tmp_path):

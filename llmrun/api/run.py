@@ -153,6 +153,7 @@ def _run(ctx: RunContext, o: RunOptions, prompt: str, result: RunResult,
         try:
             run(ctx, result, transport, toolbox, opts, first_messages(settings.system, prompt, earlier),
                 limits, structured)
+            limits.after_answer(lambda text: ctx.emit({"type": "warning", "message": text}))
         finally:
             transport.close()
             if o.record:

@@ -57,6 +57,10 @@ class StreamError(LlmrunError, code=STREAM, kind="stream"):
     """Cannot connect, timed out, or the stream was cut, malformed or carried an error."""
 
 
+class ConnectError(StreamError, kind="connection"):
+    """Cannot connect at all: refused, no such host, the connect timed out, TLS failed."""
+
+
 class LimitError(LlmrunError, code=LIMIT):
     """A limit the user set stopped the run; `kind` says which (max_steps, max_cost,
     deadline, max_tool_calls, max_tokens)."""

@@ -28,6 +28,12 @@ def printable(text: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
+def name_shown(name: str) -> str:
+    """A tool's name as a terminal line shows it: a model or an MCP server chose it, so every
+    control character (newlines and tabs too) is escaped."""
+    return printable(name).replace("\n", "\\x0a").replace("\t", "\\x09")
+
+
 def one_line(text: str) -> str:
     """`text` on one printable line: whitespace runs (newlines too) become one space."""
     return printable(" ".join(text.split()))

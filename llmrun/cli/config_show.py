@@ -39,7 +39,8 @@ def show_settings() -> int:
     except LlmrunError as exc:
         for name, value, source in rows:
             sys.stdout.write(f"{name:<12} {value}  [{source}]\n")
-        if isinstance(exc, UsageError):  # nothing chosen yet: that is the answer, not an error
+        if isinstance(exc, UsageError) or getattr(exc, "no_provider", False):
+            # nothing chosen yet: that is the answer, not an error
             sys.stdout.write(f"{'settings':<12} incomplete  [{exc.message}]\n")
             return 0
         return report(exc)
@@ -47,14 +48,14 @@ def show_settings() -> int:
     src = settings.sources
     key_var = src.get("api_key")
     rows += [("provider", provider.name, src.get("provider", "")),
-             ("base_url", provider.base_url, src.get("base_url", f"{provider.name} preset or "
-                                                                 "config")),
+             ("base_url", provider.base_url, src.get("base_url") or _provider_source(cfg,
+                                                                                 provider)),
              ("api key", mask(settings.api_key) if settings.api_key else "not set",
               key_var or (f"set {provider.api_key_env}" if provider.api_key_env else
                           "this server needs none")),
              ("model", settings.model, src.get("model", "")),
-             ("dialect", provider.dialect.name, provider.name),
-             ("system", settings.system or "(none)", src.get("system") or "default"),
+             ("dialect", provider.dialect.name, _provider_source(cfg, provider)),
+             ("system", settings.system or "(none)", src.get("system") or "nothing set"),
              ("tools", ", ".join(settings.tool_paths) or "(none)",
               src.get("tools") or "nothing set"),
              ("mcp", ", ".join(cfg.mcp) or "(none)", "'mcp:' in the config file" if cfg.mcp
@@ -62,6 +63,19 @@ def show_settings() -> int:
     for name, value, source in rows:
         sys.stdout.write(f"{name:<12} {' '.join(str(value).split())}  [{source}]\n")
     return 0
+
+
+def _provider_source(cfg: object, provider: object) -> str:
+    """Where a provider's URL and dialect come from: only a source that is there."""
+    from llmrun.settings.providers import GENERIC, preset
+
+    name = getattr(provider, "name", "")
+    if name in getattr(cfg, "providers", {}):
+        return f"'providers:' in {getattr(cfg, 'path', 'the config file')}" + \
+            (f" over the {name} preset" if preset(name) else "")
+    if preset(name) is not None:
+        return f"the {name} preset"
+    return "a generic OpenAI-compatible server" if name == GENERIC else name
 
 
 def mask(key: str) -> str:

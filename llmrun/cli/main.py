@@ -9,6 +9,7 @@ from typing import Any, List, Optional
 import click
 
 from llmrun import __version__
+from llmrun.cli.exitcodes import EPILOG as EXIT_STATUS
 
 #: click >= 8.2 raises this for a bare `llmrun`; older versions print help themselves.
 _NO_ARGS = getattr(click.exceptions, "NoArgsIsHelpError", ())
@@ -80,7 +81,7 @@ def _tool_paths(ctx: click.Context, param: click.Parameter, value: Any) -> List[
     return list(value or ())
 
 
-@cli.command(context_settings=CONTEXT)
+@cli.command(context_settings=CONTEXT, epilog=EXIT_STATUS)  # the exit codes, short
 @click.argument("prompt", nargs=-1)
 @click.option("-m", "--model", metavar="ID", help="Model id sent as `model` [env LLMRUN_MODEL].")
 @click.option("-p", "--provider", metavar="NAME", shell_complete=_complete_provider,
@@ -230,7 +231,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     try:
         prepare()
         _main(argv)
-    except OutputClosed:
+    except (OutputClosed, BrokenPipeError):  # BrokenPipeError: a write that bypassed the guard
         leave_quietly()
         sys.exit(CLOSED_PIPE)
     except OutputFailed as exc:
@@ -257,9 +258,7 @@ def _main(argv: Optional[List[str]]) -> None:
         sys.exit(INTERRUPTED)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except BrokenPipeError:  # a write that bypassed the guarded stream: the same quiet end
-        raise OutputClosed() from None
-    except (OutputClosed, OutputFailed):
+    except (OutputClosed, OutputFailed, BrokenPipeError):
         raise  # main() says it, once
     except Exception as exc:  # a bug: one line, unless LLMRUN_DEBUG asks for the traceback
         if os.environ.get("LLMRUN_DEBUG"):
@@ -281,7 +280,8 @@ def _usage_hint(exc: click.UsageError, argv: Optional[List[str]]) -> str:
         path = f"llmrun {words[0]}"  # click blamed the group for a subcommand's option
     hint = f" (see '{path} --help')"
     if isinstance(exc, click.NoSuchOption) and path == "llmrun ask":
+        from llmrun.cli.hints import after_dashdash
+
         hint = (f" (a prompt with words that start with '-' must be quoted, or put after --: "
-                f"llmrun ask -- {' '.join(w for w in words[1:] if not w.startswith('--'))}"
-                f"; see 'llmrun ask --help')")
+                f"{after_dashdash(ask, words)}; see 'llmrun ask --help')")
     return hint

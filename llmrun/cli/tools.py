@@ -44,13 +44,16 @@ def default_paths(given: Sequence[str], mcp: Sequence[str] = ()) -> List[str]:
     from llmrun.base.errors import UsageError
     from llmrun.settings.config import env, load_config
 
+    from llmrun.settings.config import config_path
+
     paths = list(given)
     if not paths:
         from_env = env("LLMRUN_TOOLS")
         paths = [p for p in from_env.split(os.pathsep) if p] if from_env else \
             list(load_config().tools)
     if not paths and not mcp:
-        raise UsageError("no tool files: give -t FILE|DIR or --mcp SPEC, or set LLMRUN_TOOLS")
+        raise UsageError("no tool files: give -t FILE|DIR or --mcp SPEC, set LLMRUN_TOOLS, or "
+                         f"add 'tools: [PATH, …]' to the config file ({config_path()})")
     return paths
 
 

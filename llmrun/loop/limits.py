@@ -5,7 +5,7 @@ llmrun.base.context: it must be able to interrupt anything, like a signal)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 from llmrun.base.errors import ConfigError, LimitError
 
@@ -19,9 +19,13 @@ class Limits:
     #: the cost of a step whose provider reports none.
     prices: Optional[Dict[str, float]] = None
     who: str = "the provider"
+    uncosted: bool = False  # with --max-cost: a step came with no cost (and no prices)
 
     def price(self, usage: Any) -> None:
         """Fill in a step's cost from the config's prices when the provider reported none."""
+        if self.max_cost is not None and not self.prices and (usage is None
+                                                              or usage.cost is None):
+            self.uncosted = True
         if usage is None or usage.cost is not None or not self.prices:
             return
         cached = min(usage.cached_tokens, usage.prompt_tokens)
@@ -42,6 +46,13 @@ class Limits:
                              f"${self.max_cost:g} after {_steps(result.steps)}; no further step "
                              "was started (raise --max-cost)", "max_cost")
 
+    def after_answer(self, warn: Callable[[str], None]) -> None:
+        """The run answered, but --max-cost could not be enforced on its last step: say so
+        (a later step would have been refused with exit 3)."""
+        if self.uncosted:
+            warn(f"--max-cost could not be enforced: {self.who} reported no cost for a step "
+                 "and the config file has no prices for the model")
+
     def before_tools(self, result: Any, step: Any) -> None:
         """A step whose calls would pass --max-tool-calls runs none of them."""
         if self.max_tool_calls is None:
@@ -56,10 +67,16 @@ class Limits:
 
 def limits_for(max_steps: int, max_cost: Optional[float], max_tool_calls: Optional[int],
                provider: Any, model: str) -> Limits:
-    """The run's limits; a --max-cost that a preset known not to report cost cannot meet
-    (and no prices) is refused before any request."""
+    """The run's limits. A --max-cost is refused before any request only for a preset known
+    not to report cost, at its own URL, with no prices for the model; any other server is
+    taken at its word: the first step whose usage carries no cost ends the run
+    (Limits.before_step)."""
+    from llmrun.settings.providers import preset
+
     prices = provider.prices.get(model)
-    if max_cost is not None and not prices and not provider.dialect.reports_cost:
+    known = preset(provider.name)
+    if max_cost is not None and not prices and not provider.dialect.reports_cost \
+            and known is not None and known.base_url == provider.base_url:
         raise cannot_enforce(f"{provider.name} does not report cost", model)
     return Limits(max_steps, max_cost, max_tool_calls, prices, provider.name)
 
@@ -67,7 +84,7 @@ def limits_for(max_steps: int, max_cost: Optional[float], max_tool_calls: Option
 def cannot_enforce(why: str, model: str) -> ConfigError:
     return ConfigError(f"--max-cost cannot be enforced: {why} and the config file has no "
                        f"prices for model '{model}' (add prices: {{MODEL: {{prompt: …, "
-                       "completion: …}} to the provider in the config file)")
+                       "completion: …}} to the config file)")
 
 
 def cut_tool_calls(step: Any) -> LimitError:

@@ -128,7 +128,7 @@ def _run_tools(ctx: RunContext, result: RunResult, toolbox: Any, step: Step,
     def done(call: Any, outcome: Any) -> None:
         emit({"type": "tool_result", "step": number, "id": call.id, "name": call.name,
               "result": outcome.content, "is_error": outcome.is_error,
-              "duration_s": round(outcome.duration, 3)})
+              "duration_s": round(outcome.duration, 3), "_log": getattr(outcome, "log", "")})
 
     with ctx.activity("running tool " + ", ".join(c.name for c in step.tool_calls)):
         results = toolbox.run_calls(step.tool_calls, started, done)

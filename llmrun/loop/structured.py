@@ -11,32 +11,48 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any, Dict, List, Optional
 
-from llmrun.base.errors import ConfigError, SchemaError, UsageError
+from llmrun.base.errors import ConfigError, SchemaError
 
-ANSWER_TOOL = "final_answer"
+ANSWER_TOOL = "final_answer"  # the answer's name when the schema has no title
+_NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_-]")
+_ANSWER_WORDS = "Give the final answer: call this once, when you are done, with the answer " \
+    "as its arguments."
+
+
+def answer_name(schema: Dict[str, Any]) -> str:
+    """The json_schema `name` and the answer tool's name: the schema's `title` (cut to 64
+    characters, anything but letters, digits, `_` and `-` made `_`), else final_answer."""
+    title = schema.get("title")
+    if not isinstance(title, str) or not title.strip():
+        return ANSWER_TOOL
+    return _NOT_IN_NAME.sub("_", title.strip()[:64])
 
 
 def load_schema(spec: str) -> Dict[str, Any]:
-    """SCHEMA: an inline JSON object, or a JSON/YAML file; checked as a JSON Schema."""
+    """SCHEMA: an inline JSON object, or a JSON/YAML file; checked as a JSON Schema.
+
+    One rule for every problem, inline or in a file: the schema is configuration the run
+    depends on, like a tool file, so it is exit 3 (ConfigError), the message naming where."""
     if spec.lstrip().startswith("{"):
         try:
             schema = json.loads(spec)
         except ValueError as exc:
-            raise UsageError(f"--schema: the inline schema is not valid JSON ({exc})") from None
-        where = "--schema"
+            raise ConfigError(f"--schema: the inline schema is not valid JSON ({exc})") from None
+        where = "the inline schema"
     else:
         schema, where = _schema_file(spec), spec
     if not isinstance(schema, dict):
-        raise UsageError(f"--schema: {where} must hold a JSON object (a JSON Schema)")
+        raise ConfigError(f"--schema: {where} must hold a JSON object (a JSON Schema)")
     from jsonschema import validators
     from jsonschema.exceptions import SchemaError as BadSchema
 
     try:
         validators.validator_for(schema).check_schema(schema)
     except BadSchema as exc:
-        raise UsageError(f"--schema: {where} is not a valid JSON Schema: {exc.message}") from None
+        raise ConfigError(f"--schema: {where} is not a valid JSON Schema: {exc.message}") from None
     return schema
 
 
@@ -79,6 +95,9 @@ class StructuredAnswer:
     def __init__(self, schema: Dict[str, Any], mode: str) -> None:
         self.schema = schema
         self.mode = mode  # response_format | tool
+        self.name = answer_name(schema)
+        description = schema.get("description")
+        self.description = description.strip() if isinstance(description, str) else ""
         self.force = False  # tool mode: the next request must call the answer tool
         self.data: Any = None
         self.repaired = False
@@ -86,24 +105,30 @@ class StructuredAnswer:
     def shape(self, body: Dict[str, Any], has_tools: bool) -> None:
         """Put the request for structured output into a request body."""
         if self.mode == "response_format":
-            body["response_format"] = {"type": "json_schema", "json_schema": {
-                "name": "answer", "schema": self.schema, "strict": is_strict(self.schema)}}
+            spec = {"name": self.name, "schema": self.schema, "strict": is_strict(self.schema)}
+            if self.description:
+                spec["description"] = self.description
+            body["response_format"] = {"type": "json_schema", "json_schema": spec}
             return
+        offered = list(body.get("tools") or [])
+        if any((t.get("function") or {}).get("name") == self.name for t in offered):
+            raise ConfigError(f"--schema: the answer tool is named '{self.name}' (the schema's "
+                              "title), and a tool of that name is offered already; change the "
+                              "title or leave that tool out (--tool, exclude_tools)")
+        words = f"{self.description}\n\n{_ANSWER_WORDS}" if self.description else _ANSWER_WORDS
         tool = {"type": "function", "function": {
-            "name": ANSWER_TOOL, "parameters": self.schema,
-            "description": "Give the final answer: call this once, when you are done, with the "
-                           "answer as its arguments."}}
-        body["tools"] = list(body.get("tools") or []) + [tool]
+            "name": self.name, "description": words, "parameters": self.schema}}
+        body["tools"] = offered + [tool]
         if self.force or not has_tools:
-            body["tool_choice"] = {"type": "function", "function": {"name": ANSWER_TOOL}}
-        else:
-            body["tool_choice"] = "auto"
+            body["tool_choice"] = {"type": "function", "function": {"name": self.name}}
+        else:  # other tools may still run first, but some call is due: tools or the answer
+            body["tool_choice"] = "required"
 
     def answer_call(self, step: Any) -> Optional[Any]:
         """Tool mode: the call that carries the answer, if the step made one."""
         if self.mode != "tool":
             return None
-        return next((c for c in step.tool_calls if c.name == ANSWER_TOOL), None)
+        return next((c for c in step.tool_calls if c.name == self.name), None)
 
     def check(self, text: str) -> Optional[str]:
         """None when `text` is JSON valid against the schema (kept in `data`); else what is
@@ -134,7 +159,7 @@ class StructuredAnswer:
             message = assistant_message(step)
             message["tool_calls"] = [c for c in message["tool_calls"] if c["id"] == call.id]
             return [message, tool_message(call.id, "error: " + words +
-                                          f"Call {ANSWER_TOOL} again with corrected arguments.")]
+                                          f"Call {self.name} again with corrected arguments.")]
         return [{"role": "assistant", "content": text},
                 {"role": "user", "content": words + "Reply with only the corrected JSON."}]
 

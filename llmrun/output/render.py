@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, List, Optional, TextIO
 
 from llmrun.base.events import Consumer, public
-from llmrun.base.safetext import mend, one_line, printable
+from llmrun.base.safetext import mend, name_shown, one_line, printable
 from llmrun.output.style import PLAIN, Style, is_terminal, wants_colour
 
 
@@ -189,25 +189,28 @@ class Renderer(Consumer):
     def tool_start(self, call: Dict[str, Any]) -> None:
         """A tool begins: one dim line, then spin while it runs."""
         with self._lock:
-            self._running.append(call["name"])
+            name = name_shown(call["name"])  # the model (or an MCP server) chose it
+            self._running.append(name)
             if self.progress:
                 raw = call.get("_raw", "")
-                self._note(self._fit(f"→ {call['name']} {one_line(raw)}"), "dim")
+                self._note(self._fit(f"→ {name} {one_line(raw)}"), "dim")
             self._spin("running " + ", ".join(self._running))
 
     def tool_done(self, done: Dict[str, Any]) -> None:
         name = done["name"]
         with self._lock:
+            name = name_shown(name)
             if name in self._running:
                 self._running.remove(name)
             if self.progress:
-                lines = done["result"].splitlines()
-                first = one_line(lines[0]) if lines else ""
-                more = " …" if len(lines) > 1 else ""
                 mark = "✗" if done["is_error"] else "←"
                 who = f"{name}: " if self._calls_in_step > 1 else ""
-                line = self._fit(f"{mark} {who}{first}{more}", f" ({done['duration_s']:.2f} s)")
+                line = self._fit(f"{mark} {who}{result_line(done['result'])}",
+                                 f" ({done['duration_s']:.2f} s)")
                 self._note(line, "red" if done["is_error"] else "dim")
+                if self.verbose and done.get("_log"):  # what it print()ed
+                    for text in done["_log"].splitlines()[-LOG_LINES:]:
+                        self._note(f"  {name} stderr: {printable(text)}", "dim")
             self._results_due -= 1
             if self._running:
                 self._spin("running " + ", ".join(self._running))
@@ -310,6 +313,20 @@ class Renderer(Consumer):
         if len(line) > room > 10:
             line = line[:room - 1] + "…"
         return line + tail
+
+
+RESULT_SHOWN = 500  # characters of a result on its progress line
+LOG_LINES = 20  # lines of a tool's stderr shown with -v
+
+
+def result_line(content: str) -> str:
+    """A result on one line: all of it, whitespace runs as one space (a pretty-printed
+    JSON result reads `{ "a": 1 }`, not `{ …`), cut at RESULT_SHOWN characters."""
+    text = one_line(content[:RESULT_SHOWN * 4])
+    if len(text) <= RESULT_SHOWN:
+        return text
+    lines = content.count("\n") + 1
+    return text[:RESULT_SHOWN] + f"… ({len(content)} characters, {lines} lines)"
 
 
 def usage_line(result: Dict[str, Any]) -> str:

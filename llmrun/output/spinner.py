@@ -14,6 +14,8 @@ import threading
 import time
 from typing import Any, Optional
 
+from llmrun.base.safetext import name_shown
+
 UNICODE_FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 ASCII_FRAMES = "|/-\\"
 
@@ -108,7 +110,7 @@ class Spinner:
         if self.held or self.label is None:
             return
         elapsed = time.monotonic() - self._since
-        text = f"{self.frames[self._tick % len(self.frames)]} {self.label}"
+        text = f"{self.frames[self._tick % len(self.frames)]} {name_shown(self.label)}"
         if elapsed >= 1:
             text += f" ({elapsed:.0f} s)"
         text = text[:max(columns(self.stream) - 1, 1)]  # never wrap: \r could not erase it

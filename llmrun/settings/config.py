@@ -59,6 +59,9 @@ class Config:
     #: name -> (the SERVER mapping, "file:line"): parsed when a run uses it, so a server
     #: nobody asked for cannot fail a run (say, over an unset ${TOKEN})
     mcp_servers: Dict[str, Tuple[Any, str]] = field(default_factory=dict)
+    #: top-level `prices:` (USD per million tokens, by model): for any provider that reports
+    #: no cost; a provider's own `prices` win
+    prices: Dict[str, Dict[str, float]] = field(default_factory=dict)
     log: Any = True  # the run log: True, False or "metadata" (llmrun.runlog)
     log_db: Optional[str] = None
     log_keep: Optional[float] = None  # seconds
@@ -88,8 +91,8 @@ def load_config(environ: Mapping[str, str] = os.environ) -> Config:
     return _parse_config(data, lines, path)
 
 
-_TOP_KEYS = ("provider", "model", "system", "tools", "providers", "mcp", "mcp_servers", "log",
-             "log_db", "log_keep")
+_TOP_KEYS = ("provider", "model", "system", "tools", "providers", "mcp", "mcp_servers",
+             "prices", "log", "log_db", "log_keep")
 _PROVIDER_KEYS = ("name", "base_url", "api_key_env", "dialect", "headers", "token_field",
                   "cache", "prices", "schema_mode")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -114,12 +117,14 @@ def _parse_config(data: Any, lines: Any, path: str) -> Config:
             raise fail((key,), f"'{key}' must be a string")
         setattr(cfg, key, value or None)
     cfg.tools = _tool_paths(data.get("tools"), path, lambda p: fail(("tools",), p))
-    cfg.tools_source = f"'tools:' in {path}:{lines.at('tools')}"
+    if "tools" in data:  # name only a source that is there
+        cfg.tools_source = f"'tools:' in {path}:{lines.at('tools')}"
     providers = data.get("providers") or []
     if not isinstance(providers, list):
         raise fail(("providers",), "'providers' must be a list of mappings "
                                    "(each with name and base_url)")
     _parse_mcp(data, cfg, path, lines, fail)
+    cfg.prices = _prices(data.get("prices"), lambda p: fail(("prices",), p))
     _parse_log(data, cfg, path, fail)
     for i, entry in enumerate(providers):
         provider = _parse_provider(entry, lambda key, problem, i=i:

@@ -54,17 +54,24 @@ def first_run_provider(environ: Mapping[str, str] = os.environ) -> Optional[str]
     return ready[0] if len(ready) == 1 else None
 
 
-def _no_provider(environ: Mapping[str, str]) -> UsageError:
+def _no_provider(environ: Mapping[str, str]) -> "UsageError | ConfigError":
+    """Several keys set is a choice for the command line (exit 2); no key at all is a missing
+    API key (exit 3, as when the provider was named), whatever else is missing."""
     ready = [f"{name} ({key})" for name, (_, key, _) in PRESETS.items()
              if key and env(key, environ)]
+    tail = "; LLMRUN_PROVIDER or 'provider:' in the config file ('llmrun config path') set a " \
+           "default"
     if ready:
-        why = f"several presets have a key set ({', '.join(ready)}): choose one with -p NAME"
-    else:
-        why = ("set a key (OPENAI_API_KEY, OPENROUTER_API_KEY, AI_GATEWAY_API_KEY, …) and "
-               "llmrun uses that provider, or pass -p NAME (see 'llmrun providers') or "
-               "--base-url URL")
-    return UsageError(f"no provider: {why}; LLMRUN_PROVIDER or 'provider:' in the config file "
-                      "('llmrun config path') set a default")
+        return UsageError(f"no provider: several presets have a key set ({', '.join(ready)}): "
+                          f"choose one with -p NAME{tail}")
+    why = ("set a key (OPENAI_API_KEY, OPENROUTER_API_KEY, AI_GATEWAY_API_KEY, …) and llmrun "
+           "uses that provider, or pass -p NAME (see 'llmrun providers') or --base-url URL")
+    if env("LLMRUN_API_KEY", environ):
+        return UsageError(f"no provider: LLMRUN_API_KEY is set, but for which provider? "
+                          f"{why}{tail}")
+    error = ConfigError(f"missing API key: no provider is named and no key is set: {why}{tail}")
+    error.no_provider = True  # type: ignore[attr-defined]  # `config show`: nothing chosen yet
+    return error
 
 
 def resolve_provider(opts: Mapping[str, Any], cfg: Config,
@@ -102,6 +109,8 @@ def resolve_provider(opts: Mapping[str, Any], cfg: Config,
     if base_url:
         provider.base_url = base_url.rstrip("/")
         sources["base_url"] = url_source
+    if cfg.prices:  # the top-level prices, for the models the provider prices not itself
+        provider.prices = {**cfg.prices, **provider.prices}
     return provider, _key(provider, environ, need_key, sources)
 
 

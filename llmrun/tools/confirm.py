@@ -34,7 +34,7 @@ def question(tool: Any, args: Dict[str, Any]) -> str:
     command tool the exact argv it will run."""
     from llmrun.tools.argv import substitute
 
-    lines = [f"llmrun: the model wants to run tool '{tool.name}' ({tool.where})",
+    lines = [f"llmrun: the model wants to run tool '{safe(tool.name)}' ({safe(tool.where)})",
              f"  arguments: {safe(json.dumps(args, ensure_ascii=False))}"]
     if tool.kind == "command":
         argv = substitute(tool.target, args, tool.parameters.get("properties") or {})

@@ -21,7 +21,10 @@ import sys
 from typing import Any, Callable, Dict, List
 
 #: How the parent starts a worker: `python -c WORKER ROOT`, where ROOT holds the llmrun package.
-WORKER = ("import sys; r = sys.argv[1]; sys.path.insert(0, r); "
+#: `-c` puts the working directory first on sys.path (as ''): it goes before anything is
+#: imported, or a `json.py` there would run as code on every call (-P is 3.11+ only).
+WORKER = ("import sys; getattr(sys.flags, 'safe_path', False) or sys.path.pop(0); "
+          "r = sys.argv[1]; sys.path.insert(0, r); "
           "from llmrun.tools.pyfunc import main; sys.path.remove(r); main()")
 
 

@@ -28,6 +28,7 @@ class ToolResult:
     content: str
     is_error: bool = False
     duration: float = 0.0
+    log: str = ""  # the end of what the tool wrote on stderr (its print()s): shown with -v
 
 
 class ToolError(Exception):
@@ -97,7 +98,11 @@ def run_command(tool: Tool, args: Dict[str, Any]) -> ToolResult:
         return ToolResult(text + cut_note(tool), True)
     if out.returncode != 0:
         return _failed(tool, _exit_words(out.returncode), text, out.stderr_tail)
-    return ToolResult(text.rstrip(), False)
+    return ToolResult(text.rstrip(), False, log=_log(out.stderr_tail))
+
+
+def _log(stderr: bytes) -> str:
+    return stderr.decode("utf-8", "replace").strip()[-STDERR_SHOWN:]
 
 
 def _exit_words(code: Optional[int]) -> str:
@@ -146,7 +151,7 @@ def run_python(tool: Tool, args: Dict[str, Any]) -> ToolResult:
     text = str(answer.get("text") or "")
     if answer.get("cut"):
         return ToolResult(text + cut_note(tool), True)
-    return ToolResult(text, False)
+    return ToolResult(text, False, log=_log(out.stderr_tail))
 
 
 def run_tool(tool: Tool, args: Dict[str, Any]) -> ToolResult:
@@ -192,6 +197,7 @@ class Toolbox:
         from llmrun.base.secrets import redact
 
         result.content = redact(result.content)
+        result.log = redact(result.log)
         return result
 
     def schemas(self) -> List[Dict[str, Any]]:

@@ -16,7 +16,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util.retry import Retry
 
 from llmrun import __version__
-from llmrun.base.errors import APIError, ConfigError, LlmrunError, StreamError
+from llmrun.base.errors import APIError, ConfigError, ConnectError, LlmrunError, StreamError
 from llmrun.base.secrets import redact, remember_secret
 from llmrun.settings.providers import GENERIC, Provider
 from llmrun.wire.failures import classify, error_detail, reason
@@ -86,12 +86,16 @@ class CappedRetry(Retry):
         retry = super().increment(method, url, response, error, _pool, _stacktrace)
         from llmrun.base.context import current
 
+        ctx = current()
         wait = retry.get_backoff_time()
         if response is not None and response.status in self.RETRY_AFTER_STATUS_CODES:
-            wait = retry.get_retry_after(response) or wait
+            asked = retry.get_retry_after(response)
+            if asked and ctx.gate is not None:  # the provider asked everyone to wait
+                ctx.gate.pause(asked)
+            wait = asked or wait
         why = f"HTTP {response.status}" if response is not None else \
             f"connection failed ({type(error).__name__})"
-        current().emit({"type": "retry", "attempt": len(retry.history),
+        ctx.emit({"type": "retry", "attempt": len(retry.history),
                         "wait_s": round(min(wait, MAX_RETRY_AFTER), 3), "reason": why})
         return retry
 
@@ -100,12 +104,11 @@ class CappedRetry(Retry):
         from llmrun.base.context import current
 
         ctx = current()
-        wait = 0.0
+        asked = None
         if self.respect_retry_after_header and response is not None:
-            wait = self.get_retry_after(response) or 0.0
-            if wait and ctx.gate is not None:  # the provider asked everyone to wait
-                ctx.gate.pause(wait)
-        ctx.sleep(wait or self.get_backoff_time())
+            asked = self.get_retry_after(response)
+        if not (asked and ctx.gate is not None):  # else the shared pause is the wait
+            ctx.sleep(asked or self.get_backoff_time())
         if ctx.gate is not None:
             ctx.gate.wait()
 
@@ -357,7 +360,10 @@ class Transport:
             text, hint = f"cannot connect to {url}: {reason(exc)}", ""
         notes = "; ".join(tries + [hint] if hint else tries)
         text += f" ({notes})" if notes else ""
-        return StreamError(redact(text))
+        # error.type "connection" when no connection was made, "stream" once one was
+        made = kind in ("dropped", "reset", "incomplete") or (
+            kind == "timeout" and not isinstance(exc, requests.exceptions.ConnectTimeout))
+        return (StreamError if made else ConnectError)(redact(text))
 
     def api_error(self, resp: requests.Response, url: Optional[str] = None) -> APIError:
         """HTTP 4xx/5xx: the status, the provider's own message, and what to do."""

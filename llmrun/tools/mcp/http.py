@@ -13,6 +13,11 @@ from llmrun.tools.mcp.jsonrpc import ServerGone
 from llmrun.tools.mcp.spec import ServerSpec
 
 MAX_ANSWER = 64 * 1024 * 1024
+#: A notification is answered by 202 at once; a server that holds it open is not waited for
+#: longer than this (`notifications/initialized`, so it still arrives before `tools/list`),
+#: and its POST is given up after NOTIFY_READ seconds in its own thread.
+NOTIFY_WAIT = 1.0
+NOTIFY_READ = 5.0
 
 
 class HttpTransport:
@@ -27,12 +32,17 @@ class HttpTransport:
         self.protocol: Optional[str] = None  # sent once negotiated (2025-06-18 and later)
 
     def send(self, message: Dict[str, Any]) -> None:
-        """Requests are POSTed in a thread of their own, so a slow tool call never blocks a
-        timeout or a cancel; notifications and answers go out at once."""
+        """Every message is POSTed in a thread of its own, so a slow or silent server never
+        blocks a timeout or a cancel. Requests learn their fate through `deliver`/`gone`;
+        `notifications/initialized` is waited for a moment (it should precede the next
+        request); other notifications and answers are not waited for at all."""
         if "method" in message and "id" in message:
             threading.Thread(target=self._post_safely, args=(message,), daemon=True).start()
-        else:
-            self._post(message)
+            return
+        thread = threading.Thread(target=self._post_quietly, args=(message,), daemon=True)
+        thread.start()
+        if message.get("method") == "notifications/initialized":
+            thread.join(NOTIFY_WAIT)
 
     def stderr_tail(self) -> str:
         return ""
@@ -45,6 +55,13 @@ class HttpTransport:
         except Exception as exc:  # whatever broke, the waiting request must learn of it
             self._gone(f"{type(exc).__name__}: {exc}")
 
+    def _post_quietly(self, message: Dict[str, Any]) -> None:
+        """A notification or an answer: nobody waits for the outcome."""
+        try:
+            self._post(message, read=NOTIFY_READ)
+        except Exception:  # a server that refuses a notification is not broken for it
+            pass
+
     def _headers(self) -> Dict[str, str]:
         headers = {"Content-Type": "application/json",
                    "Accept": "application/json, text/event-stream"}
@@ -55,14 +72,15 @@ class HttpTransport:
             headers["MCP-Protocol-Version"] = self.protocol
         return headers
 
-    def _post(self, message: Dict[str, Any]) -> None:
+    def _post(self, message: Dict[str, Any], read: Optional[float] = None) -> None:
         import requests
 
         data = json.dumps(message, ensure_ascii=False).encode("utf-8", "replace")
         try:
             # reads time out a little after the call would: the waiting request has given
             # up by then, and this thread must not linger on a silent server
-            read = max(self.spec.timeout, self.spec.startup_timeout) + 5
+            if read is None:
+                read = max(self.spec.timeout, self.spec.startup_timeout) + 5
             resp = self.http.post(self.spec.url, data=data,  # type: ignore[arg-type]
                                   headers=self._headers(), stream=True, allow_redirects=False,
                                   timeout=(self.spec.startup_timeout, read))

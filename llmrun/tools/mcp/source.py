@@ -14,6 +14,9 @@ from llmrun.tools.mcp.spec import ServerSpec
 PROTOCOL = "2025-06-18"
 KNOWN_PROTOCOLS = ("2024-11-05", "2025-03-26", "2025-06-18")
 MAX_PAGES = 100
+#: A server's tool list goes into every request: past these it is refused (exit 3, named).
+MAX_TOOLS = 1000
+MAX_LIST_BYTES = 8 * 1024 * 1024
 
 
 class McpServer:
@@ -25,9 +28,21 @@ class McpServer:
         self.transport: Any = None
         self.session: Optional[Session] = None
         self.listed: List[Dict[str, Any]] = []
+        self._left: Callable[[], float] = lambda: spec.startup_timeout  # of the start-up
 
     def start(self) -> None:
-        """Spawn or connect, shake hands, list the tools."""
+        """Spawn or connect, shake hands, list the tools: all within `startup_timeout`."""
+        try:
+            self._start()
+        except TimeoutError:
+            raise TimeoutError(f"no answer within {self.spec.startup_timeout:g} s "
+                               "(its startup_timeout)") from None
+
+    def _start(self) -> None:
+        import time
+
+        deadline = time.monotonic() + self.spec.startup_timeout
+        self._left = lambda: max(deadline - time.monotonic(), 0.01)
         session = Session(None)
         self.session = session
         if self.spec.command:
@@ -43,7 +58,7 @@ class McpServer:
         answer = session.request("initialize", {
             "protocolVersion": PROTOCOL, "capabilities": {},
             "clientInfo": {"name": "llmrun", "version": _version()}},
-            self.spec.startup_timeout)
+            self._left())
         version = answer.get("protocolVersion") if isinstance(answer, dict) else None
         if version not in KNOWN_PROTOCOLS:
             raise ServerGone(f"the server speaks protocol version {version!r}, which llmrun "
@@ -55,15 +70,22 @@ class McpServer:
 
     def _list_tools(self) -> List[Dict[str, Any]]:
         tools: List[Dict[str, Any]] = []
-        cursor = None
+        cursor, size = None, 0
         for _ in range(MAX_PAGES):
             params = {"cursor": cursor} if cursor else {}
             page = self.session.request("tools/list", params,  # type: ignore[union-attr]
-                                        self.spec.startup_timeout)
+                                        self._left())
             if not isinstance(page, dict) or not isinstance(page.get("tools"), list):
                 raise ServerGone("tools/list answered without a list of tools")
-            tools.extend(t for t in page["tools"] if isinstance(t, dict)
-                         and isinstance(t.get("name"), str))
+            for raw in page["tools"]:
+                if isinstance(raw, dict) and isinstance(raw.get("name"), str):
+                    size += _size_of(raw)
+                    tools.append(raw)
+                if len(tools) > MAX_TOOLS or size > MAX_LIST_BYTES:
+                    raise ServerGone(f"its tools/list offers more than {MAX_TOOLS} tools or "
+                                     f"more than {MAX_LIST_BYTES // 2**20} MiB of tool "
+                                     "definitions (every request would carry them all); "
+                                     "llmrun refuses it")
             cursor = page.get("nextCursor")
             if not cursor:
                 return tools
@@ -170,6 +192,14 @@ def _part(part: Dict[str, Any]) -> Optional[str]:
             return inner["text"]
         return f"[resource {inner.get('uri', '')}, {inner.get('mimeType') or 'binary'}]"
     return f"[{kind} content]" if kind else None
+
+
+def _size_of(raw: Dict[str, Any]) -> int:
+    """Bytes a tool definition takes in a request (what the list's bound counts)."""
+    try:
+        return len(json.dumps(raw, ensure_ascii=False).encode("utf-8", "replace"))
+    except (TypeError, ValueError, RecursionError):
+        return MAX_LIST_BYTES + 1  # not even JSON: past any bound
 
 
 def _size(n: int) -> str:

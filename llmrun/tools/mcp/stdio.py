@@ -1,17 +1,19 @@
 """A stdio MCP server: one JSON message per line on its stdin and stdout, its stderr kept
-apart, in a process group of its own that llmrun stops and reaps whatever happens."""
+apart, in a process group of its own that llmrun stops and reaps whatever happens. Its stdin
+is written by a thread (pipes.PipeWriter), so a server that stops reading blocks no call, and
+its stderr is read in bounded pieces (pipes.TailReader)."""
 
 from __future__ import annotations
 
-import collections
 import json
 import os
 import signal
 import subprocess
 import threading
-from typing import Any, Callable, Deque, Optional
+from typing import Any, Callable, Optional
 
 from llmrun.tools.mcp.jsonrpc import ServerGone
+from llmrun.tools.mcp.pipes import PipeFull, PipeWriter, TailReader
 from llmrun.tools.mcp.spec import ServerSpec
 
 MAX_MESSAGE = 64 * 1024 * 1024  # one line of the server's stdout, at most
@@ -26,36 +28,43 @@ class StdioTransport:
         from llmrun.tools.childenv import child_env
 
         self.spec = spec
-        self._deliver, self._gone, self._show = deliver, gone, show
-        self._tail: Deque[str] = collections.deque(maxlen=STDERR_LINES)
-        self._write_lock = threading.Lock()
+        self._deliver, self._gone = deliver, gone
         self.ignored = 0  # lines of stdout that were not JSON-RPC
+        read_end, write_end = os.pipe()  # ours alone: no file object shares the write end
         try:
             self.proc = subprocess.Popen([spec.command, *spec.args],  # type: ignore[list-item]
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stdin=read_end, stdout=subprocess.PIPE,
                                          stderr=subprocess.PIPE, cwd=spec.cwd,
                                          env=child_env(extra=spec.env), start_new_session=True)
         except (OSError, ValueError) as exc:
+            os.close(write_end)
             raise ServerGone(f"cannot start {spec.command!r}: "
                              f"{getattr(exc, 'strerror', None) or exc}") from None
+        finally:
+            os.close(read_end)
         self._ctx = current()  # the run's (or the session's): a stop kills the server too
         self._ctx.add_process(self.proc)
+        self._writer = PipeWriter(write_end)
+        self._stderr = TailReader(self.proc.stderr, STDERR_LINES, show)
         self._threads = [threading.Thread(target=self._read_stdout, daemon=True),
-                         threading.Thread(target=self._read_stderr, daemon=True)]
-        for thread in self._threads:
-            thread.start()
+                         self._stderr.thread]
+        self._threads[0].start()
 
     def send(self, message: Any) -> None:
+        """Queue one message; never waits for the server to read it."""
         data = (json.dumps(message, ensure_ascii=False) + "\n").encode("utf-8", "replace")
         try:
-            with self._write_lock:
-                self.proc.stdin.write(data)  # type: ignore[union-attr]
-                self.proc.stdin.flush()  # type: ignore[union-attr]
-        except (OSError, ValueError):
+            self._writer.put(data)
+        except PipeFull as exc:
+            self._gone(f"{exc}: it stopped reading its input")
+            self.kill()
+            raise ServerGone(str(exc)) from None
+        except OSError:
             raise ServerGone(self.why_gone()) from None
 
     def stderr_tail(self) -> str:
-        return "\n".join(self._tail)
+        # once the server exited, wait a moment for the end of what it wrote
+        return self._stderr.text(settle=1.0 if self.proc.poll() is not None else 0.0)
 
     def why_gone(self) -> str:
         code = self.proc.poll()
@@ -83,19 +92,9 @@ class StdioTransport:
         self.proc.wait()
         self._gone(self.why_gone())
 
-    def _read_stderr(self) -> None:
-        for raw in self.proc.stderr:  # type: ignore[union-attr]
-            line = raw[:2000].decode("utf-8", "replace").rstrip()
-            self._tail.append(line)
-            if self._show is not None:
-                self._show(line)
-
     def close(self) -> None:
         """Close stdin, then SIGTERM, then SIGKILL the whole group; reap it."""
-        try:
-            self.proc.stdin.close()  # type: ignore[union-attr]
-        except OSError:
-            pass
+        self._writer.close()  # end of input, even for a server that stopped reading
         for sig, wait in ((None, 0.5), (signal.SIGTERM, 1.0), (signal.SIGKILL, 5.0)):
             if sig is not None:
                 try:
