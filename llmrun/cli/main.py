@@ -149,6 +149,7 @@ def _tool_paths(ctx: click.Context, param: click.Parameter, value: Any) -> List[
 @click.option("-c", "--continue", "continue_last", is_flag=True,
               help="Go on with the newest finished ask run of the run log.")
 @click.option("--cid", metavar="ID", help="Go on with this run of the run log ('llmrun log').")
+@click.option("--no-sandbox", is_flag=True, help="Run every tool unconfined (no sandbox).")
 def ask(prompt: tuple, json_: bool, **kwargs: Any) -> None:
     """Ask PROMPT, run the tools the model calls, print the answer.
 
