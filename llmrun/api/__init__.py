@@ -16,7 +16,7 @@ from llmrun.api.options import RunOptions
 from llmrun.api.run import check_prompt, execute
 from llmrun.api.session import Session
 from llmrun.base.context import Interrupt, RunContext
-from llmrun.base.events import Consumer, public
+from llmrun.base.events import PUBLIC_TYPES, Consumer, public
 
 __all__ = ["ask", "events", "Session", "RunOptions"]
 
@@ -58,7 +58,8 @@ def _stream(options: RunOptions, prompt: str, session: Any) -> Iterator[Dict[str
         while True:
             event = sink.items.get()
             finished = event["type"] == "result"
-            yield public(event)
+            if event["type"] in PUBLIC_TYPES:
+                yield public(event)
             if finished:
                 return
     finally:
