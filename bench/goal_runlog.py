@@ -137,10 +137,13 @@ def _replay(runs: int) -> List[Row]:
     if not os.path.exists(os.path.join(state, "llmrun", "runs.db")):
         raise RuntimeError("the replay with the log on wrote no log")
     wall = {name: median([s.wall for s in got[name]]) for name in cmds}
+    cpu = {name: median([s.cpu for s in got[name]]) for name in cmds}
     ratio = wall["on"] / wall["off"]
     return [Row("7", "replayed one-tool ask (goal 2's) with the run log on, wall",
                 wall["on"], wall["off"], "the same with `--no-log`", "s", "<= 1.05x",
-                ratio <= 1.05)]
+                ratio <= 1.05),
+            Row("7", "the same, CPU (user+sys) of the llmrun process, its log thread included",
+                cpu["on"], cpu["off"], "the same with `--no-log`", "s", "", None)]
 
 
 if __name__ == "__main__":

@@ -374,3 +374,25 @@ def test_ids_are_short_and_sort_by_time():
 
     ids = [new_id(t) for t in (1.0, 1.01, 2.5, 1e9, 4e9)]
     assert ids == sorted(ids) and all(len(i) == 12 for i in ids)
+
+
+def test_a_log_locked_too_long_is_one_warning_and_the_events_go_on(tmp_path, monkeypatch):
+    """Another process holds the file's write lock past the busy timeout: one warning, the
+    recorder goes quiet, nothing raises into the run."""
+    from llmrun.runlog import store
+    from llmrun.runlog.recorder import open_recorder
+
+    s = settings(tmp_path)
+    play(s, one_tool_run())  # the file exists
+    monkeypatch.setattr(store, "BUSY_S", 0.2)
+    warned = []
+    rec = open_recorder(s, info(), warned.append, background=False)
+    blocker = sqlite3.connect(s.path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        for e in one_tool_run():
+            rec.event(e)
+        rec.close()
+    finally:
+        blocker.execute("ROLLBACK")
+    assert len(warned) == 1 and "locked" in warned[0], warned

@@ -72,6 +72,13 @@ def test_llmrun_s_own_config_and_run_log_are_secrets_too(world):
     for path in (config, state / "runs.db"):
         done = world.run_tool("sh", {"a": f"cat {path}"})
         assert done.returncode == 7 and "Permission denied" in done.stdout, path
+    elsewhere = world.base / "logs" / "mine.db"  # a log named by LLMRUN_LOG_DB
+    elsewhere.parent.mkdir()
+    elsewhere.write_text("run log")
+    (world.base / "logs" / "mine.db-wal").write_text("run log")
+    for path in (elsewhere, str(elsewhere) + "-wal"):
+        done = world.run_tool("sh", {"a": f"cat {path}"}, env={"LLMRUN_LOG_DB": str(elsewhere)})
+        assert done.returncode == 7 and "Permission denied" in done.stdout, path
 
 
 def tool_step(name, args="{}"):

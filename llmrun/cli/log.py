@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import json
-import shutil
 import sys
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
@@ -93,7 +92,14 @@ def _when(value: Optional[str], option: str) -> Optional[float]:
 
 
 def _width() -> int:
-    return shutil.get_terminal_size((120, 24)).columns if sys.stdout.isatty() else 200
+    if not sys.stdout.isatty():
+        return 200
+    try:
+        import os
+
+        return int(os.environ.get("COLUMNS") or os.get_terminal_size(sys.stdout.fileno())[0])
+    except (OSError, ValueError):
+        return 120
 
 
 def _json_lines(rows: Iterator[Dict[str, Any]]) -> None:

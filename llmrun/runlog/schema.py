@@ -64,6 +64,8 @@ CREATE TABLE IF NOT EXISTS runs (
     data TEXT                     -- JSON: the --schema answer, parsed
 );
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started_ts);
+CREATE INDEX IF NOT EXISTS runs_cost ON runs (started_ts, started_at, prompt_tokens,
+    completion_tokens, cost_pusd);  -- `log cost --by day` reads only this
 CREATE INDEX IF NOT EXISTS runs_batch ON runs (batch_id) WHERE batch_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS runs_running ON runs (status) WHERE status = 'running';
 

@@ -52,6 +52,9 @@ def to_pusd(cost: Any) -> Optional[int]:
 def from_pusd(pusd: Any) -> Optional[float]:
     if pusd is None:
         return None
+    pusd = int(pusd)
+    if abs(pusd) < 2 ** 53:  # both exact: the division rounds once, to the nearest float
+        return pusd / 1e12
     from decimal import Decimal
 
-    return float(Decimal(int(pusd)) / 10 ** 12)
+    return float(Decimal(pusd) / 10 ** 12)

@@ -239,7 +239,9 @@ def settings_for(cfg: Any, no_sandbox: bool = False, extra_deny: Sequence[str] =
         return Settings(False, "--no-sandbox")
     if getattr(cfg, "sandbox", True) is False:
         return Settings(False, f"sandbox: false in {getattr(cfg, 'sandbox_where', '') or 'the config'}")
-    log = getattr(cfg, "log_db", None)
+    from llmrun.runlog.settings import from_config
+
+    log = from_config(cfg).path  # LLMRUN_LOG_DB, log_db or the default place: where it is
     keys = [getattr(p, "api_key_file", None) for p in (getattr(cfg, "providers", None) or {})
             .values()]
     own = [p for p in [getattr(cfg, "path", None), log] + keys if p] + _own_dirs()
