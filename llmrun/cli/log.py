@@ -12,20 +12,11 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import click
 
+from llmrun.cli.reporting import reports_errors
+
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-def _reports_errors(func: Callable[..., None]) -> Callable[..., None]:
-    """An LlmrunError becomes one `llmrun: error:` line and its exit code."""
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        from llmrun.base.errors import LlmrunError, report
-
-        try:
-            func(*args, **kwargs)
-        except LlmrunError as exc:
-            sys.exit(report(exc))
-    return wrapper
 
 
 def log_settings() -> Any:
@@ -82,7 +73,7 @@ def _sqlite_errors(func: Callable[..., None]) -> Callable[..., None]:
             func(*args, **kwargs)
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot read the run log {log_settings().path}: {exc}") from None
-    return _reports_errors(wrapper)
+    return reports_errors(wrapper)
 
 
 def _when(value: Optional[str], option: str) -> Optional[float]:
@@ -223,7 +214,7 @@ def cassette_command(run_id: str) -> None:
 
 
 @log_group.command("path", context_settings=CONTEXT)
-@_reports_errors
+@reports_errors
 def path_command() -> None:
     """Print the run log's file (LLMRUN_LOG_DB, config log_db, or the default place)."""
     settings = log_settings()

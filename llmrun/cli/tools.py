@@ -6,11 +6,12 @@ jsonschema or subprocess machinery.
 
 from __future__ import annotations
 
-import functools
 import sys
-from typing import Any, Callable, List, Sequence, Tuple
+from typing import Any, List, Sequence, Tuple
 
 import click
+
+from llmrun.cli.reporting import reports_errors
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -24,17 +25,6 @@ _mcp_option = click.option(
          "repeatable [env LLMRUN_MCP].")
 
 
-def _reports_errors(func: Callable[..., None]) -> Callable[..., None]:
-    """An LlmrunError becomes one `llmrun: error:` line and its exit code."""
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        from llmrun.base.errors import LlmrunError, report
-
-        try:
-            func(*args, **kwargs)
-        except LlmrunError as exc:
-            sys.exit(report(exc))
-    return wrapper
 
 
 def default_paths(given: Sequence[str], mcp: Sequence[str] = ()) -> List[str]:
@@ -84,7 +74,7 @@ def tools() -> None:
 @_paths_option
 @_mcp_option
 @click.option("--json", "json_", is_flag=True, help="One JSON array of the tool schemas.")
-@_reports_errors
+@reports_errors
 def list_tools(files: Tuple[str, ...], paths: Tuple[str, ...], mcp: Tuple[str, ...],
                json_: bool) -> None:
     """List the tools the model would be offered."""
@@ -114,7 +104,7 @@ def _list(loaded: List[Any], json_: bool) -> None:
 @_paths_option
 @_mcp_option
 @_no_sandbox_option
-@_reports_errors
+@reports_errors
 def check(files: Tuple[str, ...], paths: Tuple[str, ...], mcp: Tuple[str, ...],
           no_sandbox: bool) -> None:
     """Check tool files: YAML, keys, schemas, names, Python imports; and MCP servers.
@@ -169,7 +159,7 @@ def _settings(no_sandbox: bool, report: Any) -> Any:
 @_mcp_option
 @click.option("--yes", is_flag=True, help="Run a confirm: true tool without asking.")
 @_no_sandbox_option
-@_reports_errors
+@reports_errors
 def run(name: str, arguments: str, paths: Tuple[str, ...], mcp: Tuple[str, ...],
         yes: bool, no_sandbox: bool) -> None:
     """Run tool NAME with JSON arguments, exactly as for a model; print its result.

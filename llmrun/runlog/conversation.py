@@ -71,13 +71,10 @@ def load_conversation(settings: Optional[LogSettings], cid: Optional[str]) -> Co
 
 
 def _conversation(conn: Any, run: Any) -> Conversation:
+    from llmrun.runlog.values import require_whole
+
     run_id = run["id"]
-    if run["mode"] != "full":
-        raise ConfigError(f"run {run_id} was logged without its texts (log: metadata); it "
-                          "cannot be continued")
-    if run["cut"]:
-        raise ConfigError(f"run {run_id} has a text cut at 1 MiB in the log; continuing it "
-                          "would send a cut conversation")
+    require_whole(run, "it cannot be continued", "continuing it would send a cut conversation")
     _check_attachments(run_id, json.loads(run["attachments"] or "[]"))
     row = conn.execute("SELECT messages FROM transcripts WHERE run_id = ?",
                        (run_id,)).fetchone()

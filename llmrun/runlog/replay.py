@@ -88,13 +88,10 @@ def sse_body(events: List[Dict[str, Any]], name: str) -> str:
 def interactions(conn: Any, run: Any) -> List[Dict[str, Any]]:
     """The go-vcr interactions of a logged run (refused when the log cannot give them
     exactly: texts dropped by `log: metadata`, or cut at 1 MiB)."""
+    from llmrun.runlog.values import require_whole
+
     run_id = run["id"]
-    if run["mode"] != "full":
-        raise ConfigError(f"run {run_id} was logged without its texts (log: metadata); it "
-                          "has no traffic to write")
-    if run["cut"]:
-        raise ConfigError(f"run {run_id} has a text cut at 1 MiB in the log; its cassette "
-                          "would not be the run")
+    require_whole(run, "it has no traffic to write", "its cassette would not be the run")
     bodies, streams = requests(conn, run_id), responses(conn, run_id)
     if not bodies:
         raise ConfigError(f"run {run_id} made no request that the log holds")

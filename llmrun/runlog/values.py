@@ -58,3 +58,16 @@ def from_pusd(pusd: Any) -> Optional[float]:
     from decimal import Decimal
 
     return float(Decimal(pusd) / 10 ** 12)
+
+
+def require_whole(run: Any, metadata_only: str, cut: str) -> None:
+    """A run the log cannot give back exactly (its texts dropped by `log: metadata`, or one
+    cut at 1 MiB) is refused, saying what that would break (ConfigError, exit 3)."""
+    from llmrun.base.errors import ConfigError
+
+    run_id = run["id"]
+    if run["mode"] != "full":
+        raise ConfigError(f"run {run_id} was logged without its texts (log: metadata); "
+                          f"{metadata_only}")
+    if run["cut"]:
+        raise ConfigError(f"run {run_id} has a text cut at 1 MiB in the log; {cut}")
