@@ -80,69 +80,87 @@ def _tool_paths(ctx: click.Context, param: click.Parameter, value: Any) -> List[
     return list(value or ())
 
 
+#: The options of `ask`, shared by `llmrun run` (llmrun/cli/run.py), which takes them all.
+ASK_OPTIONS = [
+    click.option("-m", "--model", metavar="ID",
+                 help="Model id sent as `model` [env LLMRUN_MODEL]."),
+    click.option("-p", "--provider", metavar="NAME", shell_complete=_complete_provider,
+                 help="openai, openrouter, vercel, groq, xai, … or one from the config file "
+                      "[env LLMRUN_PROVIDER]."),
+    click.option("--base-url", metavar="URL",
+                 help="API root; requests go to URL/chat/completions [env LLMRUN_BASE_URL]."),
+    click.option("-s", "--system", metavar="TEXT", help="System message, sent first."),
+    click.option("-a", "--attach", "attach", metavar="PATH|URL|-", multiple=True,
+                 callback=_tool_paths,
+                 help="Attach an image, a PDF or a text file (its type read from its bytes), "
+                      "an https: image URL, or - for standard input; repeatable."),
+    click.option("-t", "--tools", "tools", metavar="PATH", multiple=True, callback=_tool_paths,
+                 help="Tool YAML file or folder; repeatable [env LLMRUN_TOOLS]."),
+    click.option("--tool", "tool", metavar="NAME", multiple=True,
+                 help="Offer only this tool; repeatable."),
+    click.option("--mcp", "mcp", metavar="SPEC", multiple=True,
+                 help="MCP servers: an mcpServers JSON/YAML file, or a server NAME from the "
+                      "config; repeatable [env LLMRUN_MCP]."),
+    click.option("--approve", "approve", metavar="NAME", multiple=True,
+                 help="Run this confirm-needing tool without asking; repeatable."),
+    click.option("--max-tokens", type=click.IntRange(min=1), metavar="N", help="Output limit."),
+    click.option("--temperature", type=FiniteFloat(min=0), metavar="F",
+                 help="Sampling temperature (0 for the most predictable answers)."),
+    click.option("--reasoning-effort", type=click.Choice(["minimal", "low", "medium", "high"]),
+                 help="Reasoning effort, in the provider's dialect."),
+    click.option("--max-steps", type=click.IntRange(min=1), default=10, show_default=True,
+                 metavar="N", help="Most model calls in one run."),
+    click.option("--json", "json_", is_flag=True, help="Print one JSON object at the end."),
+    click.option("--events", is_flag=True,
+                 help="Print one JSON event per line as things happen, a result event last."),
+    click.option("--max-cost", type=FiniteFloat(min=0, min_open=True), metavar="USD",
+                 help="Start no step once the run cost this much (exit 6)."),
+    click.option("--deadline", type=FiniteFloat(min=0, min_open=True), metavar="SECONDS",
+                 help="End the whole run by then, tools killed (exit 6)."),
+    click.option("--max-tool-calls", type=click.IntRange(min=0), metavar="N",
+                 help="Most tool calls in one run (exit 6)."),
+    click.option("--fail-on-tool-error", is_flag=True,
+                 help="Exit 7 after the answer when a tool call ended in an error."),
+    click.option("--schema", metavar="SCHEMA",
+                 help="The answer must be JSON valid against this JSON Schema (file or inline)."),
+    click.option("--schema-mode", type=click.Choice(["auto", "response_format", "tool"]),
+                 default="auto", show_default=True, help="How --schema is asked for."),
+    click.option("--stream/--no-stream", default=None,
+                 help="Write the answer as it arrives [default: when stdout is a terminal]."),
+    click.option("-q", "--quiet", is_flag=True, help="Nothing on stderr but errors."),
+    click.option("-v", "--verbose", is_flag=True,
+                 help="Tool calls, results, reasoning and per-step usage on stderr."),
+    click.option("--show-reasoning", is_flag=True,
+                 help="Show the model's reasoning, dimmed, on stderr as it arrives."),
+    click.option("--yes", is_flag=True, help="Run tools marked confirm: true without asking."),
+    click.option("--parallel", type=click.IntRange(1, 16), default=16, show_default=True,
+                 metavar="N", help="Most tools running at once."),
+    click.option("--timeout", type=FiniteFloat(min=0, min_open=True), default=120,
+                 show_default=True, metavar="SECONDS", help="Connect and read timeout."),
+    click.option("--retries", type=click.IntRange(min=0), default=2, show_default=True,
+                 metavar="N", help="Retries for connection errors, 429 and 5xx."),
+    click.option("--record", metavar="FILE", type=click.Path(dir_okay=False),
+                 help="Write the run's HTTP traffic to a cassette."),
+    click.option("--replay", metavar="FILE", type=click.Path(dir_okay=False),
+                 help="Answer requests from a cassette instead of the network."),
+    click.option("--replay-strict", is_flag=True,
+                 help="With --replay: fail when a request's messages differ from the recording."),
+    click.option("--no-cache", is_flag=True,
+                 help="Do not ask for prompt caching (Anthropic models via OpenRouter, Vercel)."),
+    click.option("--no-stdin", is_flag=True, help="Do not read standard input."),
+]
+
+
+def ask_options(command: Any) -> Any:
+    """Decorate `command` with every ask option, in --help's order."""
+    for option in reversed(ASK_OPTIONS):
+        command = option(command)
+    return command
+
+
 @cli.command(context_settings=CONTEXT, epilog=EXIT_STATUS)  # the exit codes, short
 @click.argument("prompt", nargs=-1)
-@click.option("-m", "--model", metavar="ID", help="Model id sent as `model` [env LLMRUN_MODEL].")
-@click.option("-p", "--provider", metavar="NAME", shell_complete=_complete_provider,
-              help="openai, openrouter, vercel, groq, xai, … or one from the config file "
-                   "[env LLMRUN_PROVIDER].")
-@click.option("--base-url", metavar="URL",
-              help="API root; requests go to URL/chat/completions [env LLMRUN_BASE_URL].")
-@click.option("-s", "--system", metavar="TEXT", help="System message, sent first.")
-@click.option("-t", "--tools", "tools", metavar="PATH", multiple=True, callback=_tool_paths,
-              help="Tool YAML file or folder; repeatable [env LLMRUN_TOOLS].")
-@click.option("--tool", "tool", metavar="NAME", multiple=True,
-              help="Offer only this tool; repeatable.")
-@click.option("--mcp", "mcp", metavar="SPEC", multiple=True,
-              help="MCP servers: an mcpServers JSON/YAML file, or a server NAME from the "
-                   "config; repeatable [env LLMRUN_MCP].")
-@click.option("--approve", "approve", metavar="NAME", multiple=True,
-              help="Run this confirm-needing tool without asking; repeatable.")
-@click.option("--max-tokens", type=click.IntRange(min=1), metavar="N", help="Output limit.")
-@click.option("--temperature", type=FiniteFloat(min=0), metavar="F",
-              help="Sampling temperature (0 for the most predictable answers).")
-@click.option("--reasoning-effort", type=click.Choice(["minimal", "low", "medium", "high"]),
-              help="Reasoning effort, in the provider's dialect.")
-@click.option("--max-steps", type=click.IntRange(min=1), default=10, show_default=True,
-              metavar="N", help="Most model calls in one run.")
-@click.option("--json", "json_", is_flag=True, help="Print one JSON object at the end.")
-@click.option("--events", is_flag=True,
-              help="Print one JSON event per line as things happen, a result event last.")
-@click.option("--max-cost", type=FiniteFloat(min=0, min_open=True), metavar="USD",
-              help="Start no step once the run cost this much (exit 6).")
-@click.option("--deadline", type=FiniteFloat(min=0, min_open=True), metavar="SECONDS",
-              help="End the whole run by then, tools killed (exit 6).")
-@click.option("--max-tool-calls", type=click.IntRange(min=0), metavar="N",
-              help="Most tool calls in one run (exit 6).")
-@click.option("--fail-on-tool-error", is_flag=True,
-              help="Exit 7 after the answer when a tool call ended in an error.")
-@click.option("--schema", metavar="SCHEMA",
-              help="The answer must be JSON valid against this JSON Schema (file or inline).")
-@click.option("--schema-mode", type=click.Choice(["auto", "response_format", "tool"]),
-              default="auto", show_default=True, help="How --schema is asked for.")
-@click.option("--stream/--no-stream", default=None,
-              help="Write the answer as it arrives [default: when stdout is a terminal].")
-@click.option("-q", "--quiet", is_flag=True, help="Nothing on stderr but errors.")
-@click.option("-v", "--verbose", is_flag=True,
-              help="Tool calls, results, reasoning and per-step usage on stderr.")
-@click.option("--show-reasoning", is_flag=True,
-              help="Show the model's reasoning, dimmed, on stderr as it arrives.")
-@click.option("--yes", is_flag=True, help="Run tools marked confirm: true without asking.")
-@click.option("--parallel", type=click.IntRange(1, 16), default=16, show_default=True,
-              metavar="N", help="Most tools running at once.")
-@click.option("--timeout", type=FiniteFloat(min=0, min_open=True), default=120,
-              show_default=True, metavar="SECONDS", help="Connect and read timeout.")
-@click.option("--retries", type=click.IntRange(min=0), default=2, show_default=True,
-              metavar="N", help="Retries for connection errors, 429 and 5xx.")
-@click.option("--record", metavar="FILE", type=click.Path(dir_okay=False),
-              help="Write the run's HTTP traffic to a cassette.")
-@click.option("--replay", metavar="FILE", type=click.Path(dir_okay=False),
-              help="Answer requests from a cassette instead of the network.")
-@click.option("--replay-strict", is_flag=True,
-              help="With --replay: fail when a request's messages differ from the recording.")
-@click.option("--no-cache", is_flag=True,
-              help="Do not ask for prompt caching (Anthropic models via OpenRouter, Vercel).")
-@click.option("--no-stdin", is_flag=True, help="Do not read standard input.")
+@ask_options
 def ask(prompt: tuple, json_: bool, **kwargs: Any) -> None:
     """Ask PROMPT, run the tools the model calls, print the answer.
 
