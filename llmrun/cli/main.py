@@ -19,7 +19,8 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 class _LazyGroup(click.Group):
     """Subcommands that live in their own module, imported only when used or listed."""
 
-    lazy = {"tools": ("llmrun.cli.tools", "tools"), "config": ("llmrun.cli.main", "config_group")}
+    lazy = {"tools": ("llmrun.cli.tools", "tools"), "config": ("llmrun.cli.main", "config_group"),
+            "run": ("llmrun.cli.run", "run")}
 
     def list_commands(self, ctx: click.Context) -> List[str]:
         return sorted(set(super().list_commands(ctx)) | set(self.lazy))
