@@ -1,5 +1,6 @@
 #!/bin/sh
-# Ask a question with tools once a day and append the JSON result to a log (one line per run).
+# Run the job file samples/daily.yaml once a day and append the JSON result to a log (one line
+# per run). The prompt, tools and limits are in the job; an argument picks the city.
 #
 #   crontab -e
 #   # m h dom mon dow  command
@@ -16,8 +17,7 @@ set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 log=${LLMRUN_LOG:-$HOME/llmrun-daily.jsonl}
-tools=${LLMRUN_DAILY_TOOLS:-$here/../tools}
-question=${1:-"What is today's date, and what is the weather in Florence, Italy?"}
+job=${LLMRUN_DAILY_JOB:-$here/daily.yaml}
 llmrun=${LLMRUN_BIN:-llmrun}          # cron's PATH is short: name llmrun in full if needed
 
 # A log that cannot be written is a failure cron must report, not a silent success.
@@ -28,7 +28,9 @@ fi
 
 # --json prints exactly one object on stdout, even when the run fails (it then has "error").
 # --no-stdin: cron's standard input is not a terminal, and it is not part of the question.
-result=$($llmrun ask --json --no-stdin -q -t "$tools" "$question")
+# LLMRUN_DAILY_TOOLS, when set, replaces the job's tools (the command line wins over the file).
+result=$($llmrun run "$job" --json --no-stdin -q ${LLMRUN_DAILY_TOOLS:+-t "$LLMRUN_DAILY_TOOLS"} \
+         ${1:+--var "city=$1"})
 status=$?
 [ -n "$result" ] || result=null       # a bad command line prints no object
 if ! printf '{"date": "%s", "exit": %d, "result": %s}\n' \

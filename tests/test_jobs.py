@@ -195,3 +195,39 @@ def test_exit_codes_from_a_real_process(server, tmp_path):
     fine = llmrun(tmp_path, "run", path, "--no-stdin", "--base-url", server.url, "--json",
                   "--var", "topic=x")
     assert fine.returncode == 0 and json.loads(fine.stdout)["answer"] == "ok"
+
+
+def test_the_sample_daily_job_offers_its_tools_and_takes_a_city(server, run_cli, tmp_path,
+                                                                monkeypatch):
+    from conftest import ROOT
+
+    monkeypatch.chdir(tmp_path)  # as cron does: anywhere but the samples folder
+    sample = os.path.join(ROOT, "samples", "daily.yaml")
+    server.add(Reply(good_stream()), Reply(good_stream()))
+    assert run_job(run_cli, server, sample, "--no-stdin", "-m", "m").code == 0
+    assert run_job(run_cli, server, sample, "--no-stdin", "-m", "m",
+                   "--var", "city=Oslo, Norway").code == 0
+    first, second = sent(server, 0), sent(server, 1)
+    assert sorted(t["function"]["name"] for t in first["tools"]) == ["now", "weather"]
+    assert "weather in Florence, Italy?" in first["messages"][0]["content"]
+    assert "weather in Oslo, Norway?" in second["messages"][0]["content"]
+    assert "city" in run_cli(["run", sample, "--help"]).stdout
+
+
+def test_the_readme_job_example_is_a_valid_job_with_every_key(tmp_path):
+    import re
+
+    from conftest import ROOT
+
+    from llmrun.api.job import KEYS, load_job
+
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as fh:
+        readme = fh.read()
+    block = re.search(r"```yaml\n(# reports/weekly\.yaml\n.*?)```", readme, re.S).group(1)
+    job = load_job(job_file(tmp_path, block, name="weekly.yaml"))
+    assert set(job.settings) | {"prompt", "vars"} == set(KEYS)
+    assert job.vars["label"].required and job.vars["days"].default == "7"
+    assert job.settings["tools"] == [os.path.normpath(str(tmp_path / ".." / "tools/now.yaml"))]
+    assert job.settings["mcp"] == ["github"]
+    assert job.render(job.values(["label=bug"])).startswith(
+        "Summarise the open issues labelled bug from the last 7 days,")
