@@ -231,3 +231,15 @@ def test_the_readme_job_example_is_a_valid_job_with_every_key(tmp_path):
     assert job.settings["mcp"] == ["github"]
     assert job.render(job.values(["label=bug"])).startswith(
         "Summarise the open issues labelled bug from the last 7 days,")
+
+
+def test_a_job_attaching_stdin_reads_it_and_a_huge_job_file_is_refused(server, run_cli,
+                                                                       tmp_path):
+    server.add(Reply(good_stream()))
+    path = job_file(tmp_path, "prompt: what is this\nmodel: m\nattach: ['-']\n")
+    run = run_job(run_cli, server, path, input="piped text\n")
+    assert run.code == 0, run
+    assert sent(server)["messages"][0]["content"][1]["text"] == "--- stdin ---\npiped text\n"
+    huge = job_file(tmp_path, "prompt: hi\n" + "# padding\n" * 120_000, name="huge.yaml")
+    run = run_job(run_cli, server, huge, "--no-stdin")
+    assert run.code == 3 and "huge.yaml" in run.stderr and "1 MiB" in run.stderr, run

@@ -91,7 +91,7 @@ def load_job(path: str) -> Job:
     from llmrun.loop.attachments import read_limited
 
     try:
-        raw = read_limited(path, MAX_JOB_FILE, "job file")
+        raw = read_limited(path, MAX_JOB_FILE, f"job file {path}")
     except UsageError as exc:
         raise ConfigError(exc.message) from None
     try:
@@ -195,8 +195,8 @@ def _paths(key: str, value: Any, base: str, fail: Callable[..., ConfigError]) ->
 def _relative(key: str, value: str, base: str) -> str:
     """A path relative to the job file; an https: URL (attach) and an MCP server's NAME
     from the config (a word that is no file next to the job) stay as written."""
-    if key == "attach" and "://" in value[:12]:
-        return value
+    if key == "attach" and ("://" in value[:12] or value == "-"):
+        return value  # a URL, or standard input
     full = os.path.expanduser(value)
     if not os.path.isabs(full):
         full = os.path.normpath(os.path.join(base, full))

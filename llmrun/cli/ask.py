@@ -68,6 +68,8 @@ def inputs(o: AskOptions, env: Environment) -> Tuple[str, List[Any]]:
         o.system = expand.option(o.system, "-s")
         words = expand.words(words)
     from_stdin = "-" in o.attach
+    if from_stdin and o.no_stdin:
+        raise UsageError("--attach - reads standard input, which --no-stdin says not to read")
     prompt = read_prompt(words, not o.no_stdin and not from_stdin, env)
     stdin = getattr(env.stdin, "buffer", env.stdin) if from_stdin else None
     return prompt, load_attachments(o.attach, stdin)

@@ -40,8 +40,8 @@ class AtFiles:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
-            raise UsageError(f"{label}: {path} is not UTF-8 text (attach it with -a instead, "
-                             "or write @@ for a literal @)") from None
+            raise UsageError(f"{label}: not UTF-8 text (attach it with -a instead, or write "
+                             "@@ for a literal @)") from None
         return text.rstrip("\n")
 
     def _config(self) -> Any:

@@ -74,17 +74,18 @@ def size_text(n: float) -> str:
 
 def read_limited(path: str, limit: int, label: str, cfg: Any = None) -> bytes:
     """The bytes of `path` (a regular file or a pipe), at most `limit` of them: more is a
-    UsageError naming `label`, as is a missing, unreadable, secret or special file."""
+    UsageError starting with `label` (which names the path), as is a missing, unreadable,
+    secret or special file."""
     try:
         fd = os.open(os.path.expanduser(path), os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError as exc:
-        raise UsageError(f"{label}: cannot read {path}: {exc.strerror or exc}") from None
+        raise UsageError(f"{label}: {exc.strerror or exc}") from None
     try:
         st = os.fstat(fd)
         if stat.S_ISDIR(st.st_mode):
-            raise UsageError(f"{label}: {path} is a folder, not a file")
+            raise UsageError(f"{label}: a folder, not a file")
         if not (stat.S_ISREG(st.st_mode) or stat.S_ISFIFO(st.st_mode)):
-            raise UsageError(f"{label}: {path} is not a regular file (a device or a socket)")
+            raise UsageError(f"{label}: not a regular file (a device or a socket)")
         why = refusal(fd, path, cfg)
         if why is not None:
             raise UsageError(f"{label}: {why}")
@@ -94,7 +95,7 @@ def read_limited(path: str, limit: int, label: str, cfg: Any = None) -> bytes:
         with os.fdopen(fd, "rb", closefd=False) as fh:
             return _read_at_most(fh, limit, label)
     except OSError as exc:
-        raise UsageError(f"{label}: cannot read {path}: {exc.strerror or exc}") from None
+        raise UsageError(f"{label}: {exc.strerror or exc}") from None
     finally:
         os.close(fd)
 
