@@ -1,6 +1,6 @@
 #!/bin/sh
-# Run the job file samples/daily.yaml once a day and append the JSON result to a log (one line
-# per run). The prompt, tools and limits are in the job; an argument picks the city.
+# Run the job file samples/jobs/daily.yaml once a day and append the JSON result to a log (one
+# line per run). The prompt, tools and limits are in the job; an argument picks the city.
 #
 #   crontab -e
 #   # m h dom mon dow  command
@@ -17,7 +17,7 @@ set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 log=${LLMRUN_LOG:-$HOME/llmrun-daily.jsonl}
-job=${LLMRUN_DAILY_JOB:-$here/daily.yaml}
+job=${LLMRUN_DAILY_JOB:-$here/jobs/daily.yaml}
 llmrun=${LLMRUN_BIN:-llmrun}          # cron's PATH is short: name llmrun in full if needed
 
 # A log that cannot be written is a failure cron must report, not a silent success.

@@ -202,7 +202,7 @@ def test_the_sample_daily_job_offers_its_tools_and_takes_a_city(server, run_cli,
     from conftest import ROOT
 
     monkeypatch.chdir(tmp_path)  # as cron does: anywhere but the samples folder
-    sample = os.path.join(ROOT, "samples", "daily.yaml")
+    sample = os.path.join(ROOT, "samples", "jobs", "daily.yaml")
     server.add(Reply(good_stream()), Reply(good_stream()))
     assert run_job(run_cli, server, sample, "--no-stdin", "-m", "m").code == 0
     assert run_job(run_cli, server, sample, "--no-stdin", "-m", "m",

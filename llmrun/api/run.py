@@ -153,6 +153,8 @@ def _run(ctx: RunContext, o: RunOptions, prompt: str, result: RunResult,
     limits = limits_for(o.max_steps, o.max_cost, o.max_tool_calls, settings.provider,
                         settings.model)
     attached = _attached(o, attachments, settings, cfg)
+    for a in attached:
+        ctx.emit({"type": "note", "message": a.describe()})
     with _tools(ctx, o, settings, cfg, confirm, session) as (toolbox, sources):
         ctx.emit({"type": "start", "version": VERSION, "provider": settings.provider.name,
                   "model": settings.model, "tools": list(toolbox.tools),

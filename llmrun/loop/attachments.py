@@ -51,6 +51,12 @@ class Attachment:
         return {"path": where, "type": self.mime, "size": self.size,
                 "sha256": None if self.kind == "url" else self.sha256}
 
+    def describe(self) -> str:
+        """One line for -v."""
+        if self.kind == "url":
+            return f"attached {_heading(self.name)} (an image URL the provider fetches)"
+        return f"attached {_heading(self.name)} ({self.mime}, {size_text(self.size)})"
+
     def part(self, dialect: Dialect) -> Dict[str, Any]:
         """The content part, spelled by the dialect."""
         if self.kind == "url":
