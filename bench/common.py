@@ -43,6 +43,7 @@ def clean_env(**extra: str) -> Dict[str, str]:
            if not k.startswith("LLMRUN_") and not k.endswith("_API_KEY")
            and k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED")}
     env["XDG_CONFIG_HOME"] = _empty_dir()
+    env["XDG_STATE_HOME"] = _empty_dir()  # the run log of bench runs stays out of ~
     env.update(extra)
     return env
 

@@ -24,14 +24,16 @@ def goal1(runs: int) -> List[Row]:
     llmrun = llmrun_cmd()
     cmds = {"pass": [PY, "-c", "pass"], "click": [PY, "-c", "import click"],
             "version": llmrun + ["--version"], "help": llmrun + ["--help"],
-            "ask-help": llmrun + ["ask", "--help"], "m-version": [PY, "-m", "llmrun", "--version"]}
+            "ask-help": llmrun + ["ask", "--help"], "m-version": [PY, "-m", "llmrun", "--version"],
+            "import": [PY, "-c", "import llmrun"]}
     log(f"goal 1: start-up, {runs} runs of each command")
     got = interleaved(cmds, runs)
     wall = {name: median([s.wall for s in got[name]]) for name in cmds}
     rows = []
     for name, label in (("version", "`llmrun --version`"), ("help", "`llmrun --help`"),
                         ("ask-help", "`llmrun ask --help`"),
-                        ("m-version", "`python -m llmrun --version`")):
+                        ("m-version", "`python -m llmrun --version`"),
+                        ("import", "`import llmrun` (the Python API)")):
         ratio = wall[name] / wall["click"]
         rows.append(Row("1", f"{label}, wall", wall[name], wall["click"], "`import click`",
                         "s", "<= 3x", ratio <= 3))

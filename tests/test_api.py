@@ -12,7 +12,7 @@ import pytest
 
 import llmrun
 from drive import ROOT, answer_reply, tool_loop, write_tool
-from server import Reply, TestServer, sse, silent
+from server import Reply, TestServer, silent
 
 ECHO = ("parameters: {type: object, properties: {text: {type: string}}, required: [text]}\n"
         "command: [printf, '%s', '{text}']\n")

@@ -120,6 +120,9 @@ def test_the_unknown_option_hint_keeps_every_word_typed(tmp_path):
     assert "llmrun ask --json -- --frobnicate hi;" in proc.stderr, proc.stderr
     proc = llmrun(tmp_path, "ask", "-m", "x", "what does ls", "-la", "do")
     assert "llmrun ask -m x -- 'what does ls' -la do;" in proc.stderr, proc.stderr
+    (tmp_path / "c.yaml").write_text("model: m\n")
+    proc = llmrun(tmp_path, "--config", "c.yaml", "ask", "--frob", "hi")
+    assert "llmrun --config c.yaml ask -- --frob hi;" in proc.stderr, proc.stderr
 
 
 def test_ask_counts_the_problems_tools_check_finds(tmp_path):
@@ -302,3 +305,10 @@ def test_readme_help_and_the_errors_agree_on_every_exit_code_and_error_type(tmp_
     assert named <= kinds, named - kinds  # --help names no type llmrun never uses
     assert set(readme) - {0, 1} == {code for code, _ in kinds} - {129}
     assert readme[6] == shown[6] == LIMIT_KINDS
+
+
+def test_the_record_and_replay_section_warns_that_a_cassette_is_a_program():
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as fh:
+        section = fh.read().split("## Record and replay", 1)[1].split("\n## ", 1)[0]
+    assert "A cassette someone sends you is a program" in section
+    assert "choose the tool calls" in section and "without `-t` first" in section

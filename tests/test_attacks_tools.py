@@ -79,7 +79,8 @@ def test_a_json_py_in_the_working_directory_never_runs_in_a_python_tool(server, 
     server.add(Reply(sse(*tool_step(("now", {"timezone": "UTC"})))),
                Reply(sse(*answer_step("done"))))
     proc = run(tmp_path, "ask", "--json", "--no-stdin", "--base-url", server.url, "-m", "m",
-               "-t", os.path.join(ROOT, "tools", "now.yaml"), "what time is it?", cwd=work, script=True)
+               "-t", os.path.join(ROOT, "tools", "now.yaml"), "what time is it?", cwd=work,
+               script=True)
     assert proc.returncode == 0, proc.stderr
     call = json.loads(proc.stdout)["tool_calls"][0]
     assert not call["is_error"] and "UTC" in call["result"], call

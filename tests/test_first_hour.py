@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 
+import drive
 import pytest
 from conftest import ROOT, SAMPLE_TOOLS
 from server import Reply, sse
@@ -19,17 +20,12 @@ CASSETTE = os.path.join(SAMPLES, "openrouter-gpt-5.4-nano-weather.yaml")
 
 
 def env_for(tmp_path, **extra):
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("LLMRUN_") and not k.endswith("_API_KEY")}
-    env.update(PYTHONPATH=ROOT, HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"))
-    env.update(extra)
-    return {k: v for k, v in env.items() if v is not None}
+    """A newcomer's environment: no key at all unless a test sets one."""
+    return drive.env_for(tmp_path, **{"LLMRUN_API_KEY": None, **extra})
 
 
 def llmrun(tmp_path, *args, env=None, **kw):
-    return subprocess.run([sys.executable, "-m", "llmrun", *args], capture_output=True,
-                          text=True, timeout=60, env=env_for(tmp_path, **(env or {})),
-                          cwd=str(tmp_path), **kw)
+    return drive.llmrun(tmp_path, *args, env={"LLMRUN_API_KEY": None, **(env or {})}, **kw)
 
 
 def piped(tmp_path, command, env=None):
@@ -198,23 +194,27 @@ def test_a_base_url_recording_replays_with_nothing_but_replay(tmp_path, server):
 
 # 9 -- cron ------------------------------------------------------------------------------------
 def test_the_cron_recipe_works_under_crons_environment(tmp_path, server):
-    """What cron gives a job: HOME, a short PATH, nothing else (env -i)."""
-    log = tmp_path / "daily.jsonl"
+    """What cron gives a job: HOME, a short PATH, nothing else (env -i); the run lands in the
+    run log under HOME."""
     server.add(Reply(sse(*weather_call_step())), Reply(sse(*answer_step("Sunny."))))
     line = (f"env -i HOME={tmp_path} PATH=/usr/bin:/bin PYTHONPATH={ROOT} "
-            f"LLMRUN_BIN='{sys.executable} -m llmrun' LLMRUN_LOG={log} "
+            f"LLMRUN_BIN='{sys.executable} -m llmrun' "
             f"LLMRUN_BASE_URL={server.url} LLMRUN_MODEL=m LLMRUN_API_KEY=k "
             f"LLMRUN_DAILY_TOOLS={SAMPLE_TOOLS} /bin/sh {SAMPLES}/cron-daily.sh")
     proc = subprocess.run(["/bin/sh", "-c", line], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout == proc.stderr == "", proc.stderr
-    assert json.loads(log.read_text())["result"]["answer"] == "Sunny."
+    db = tmp_path / ".local" / "state" / "llmrun" / "runs.db"
+    import sqlite3
+
+    assert sqlite3.connect(str(db)).execute("SELECT answer FROM runs").fetchone()[0] == "Sunny."
 
 
 def test_the_cron_script_fails_when_it_cannot_write_its_log(tmp_path):
-    line = (f"env -i HOME={tmp_path} PATH=/usr/bin:/bin LLMRUN_LOG=/proc/nope/log "
+    line = (f"env -i HOME={tmp_path} PATH=/usr/bin:/bin PYTHONPATH={ROOT} "
+            f"LLMRUN_BIN='{sys.executable} -m llmrun' LLMRUN_LOG_DB=/proc/nope/log "
             f"/bin/sh {SAMPLES}/cron-daily.sh")
     proc = subprocess.run(["/bin/sh", "-c", line], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 3 and "cannot write the log" in proc.stderr
+    assert proc.returncode == 3 and "cannot write the run log /proc/nope/log" in proc.stderr
 
 
 # 10 -- the small ones ---------------------------------------------------------------------

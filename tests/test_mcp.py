@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import drive
 import pytest
 from conftest import SAMPLE_TOOLS
 from server import Reply, sse
@@ -21,12 +22,7 @@ FAKE = os.path.join(ROOT, "tests", "mcp", "fake_server.py")
 pytest.importorskip("mcp")
 
 
-def env_for(tmp_path, **extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMRUN_")}
-    env.update(PYTHONPATH=ROOT, HOME=str(tmp_path), TMPDIR=str(tmp_path),
-               XDG_CONFIG_HOME=str(tmp_path / "config"), LLMRUN_API_KEY="sk-test")
-    env.update(extra)
-    return env
+env_for = drive.env_for
 
 
 def servers_file(tmp_path, **servers):
@@ -51,13 +47,7 @@ def tool_step(*calls):
     return chunks + [chunk(finish="tool_calls"), chunk(usage=usage(), choices=False)]
 
 
-def llmrun(tmp_path, *args, env=None, timeout=60):
-    start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "llmrun", *args], capture_output=True,
-                          text=True, timeout=timeout, env=env_for(tmp_path, **(env or {})),
-                          cwd=str(tmp_path))
-    proc.elapsed = time.monotonic() - start
-    return proc
+llmrun = drive.llmrun
 
 
 def ask(tmp_path, server, mcp, *extra, **kw):

@@ -6,12 +6,11 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 from conftest import SAMPLE_TOOLS
-from drive import cmdline, descendants, wait_for
+from drive import cmdline, descendants, spawn, wait_for
 from server import Reply, json_reply, sse
 from streams import answer_step, call_args, call_header, chunk, text, usage, weather_call_step
 
@@ -31,13 +30,8 @@ def events_of(stdout):
 
 
 def llmrun(args, tmp_path, **kw):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMRUN_")}
-    env.update(PYTHONPATH=ROOT, LLMRUN_API_KEY="sk-test", HOME=str(tmp_path),
-               XDG_CONFIG_HOME=str(tmp_path / "config"))
-    env.update(kw.pop("env", {}))
-    return subprocess.Popen([sys.executable, "-m", "llmrun", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=str(tmp_path), **kw)
+    """llmrun started (not waited for), text streams: for events read as they come."""
+    return spawn(tmp_path, *args, env=kw.pop("env", {}), text=True, **kw)
 
 
 # -- events -------------------------------------------------------------------------------------

@@ -23,14 +23,14 @@ def script_env(server_url, **extra):
     return env
 
 
-def test_cron_daily_appends_one_json_line_per_run(tmp_path):
-    log = tmp_path / "daily.jsonl"
+def test_cron_daily_keeps_each_run_in_the_log(tmp_path):
+    db = tmp_path / "state" / "runs.db"
     tools = os.path.join(SAMPLES, "tools")
     with TestServer() as server:
         server.add(Reply(sse(*weather_call_step())), Reply(sse(*answer_step("Sunny, 40 C."))),
                    Reply(b'{"error": {"message": "quota exceeded"}}', 400,
                          {"Content-Type": "application/json"}, mode="length"))
-        env = script_env(server.url, LLMRUN_LOG=str(log), LLMRUN_DAILY_TOOLS=tools)
+        env = script_env(server.url, LLMRUN_LOG_DB=str(db), LLMRUN_DAILY_TOOLS=tools)
         runs = [subprocess.run(["sh", os.path.join(SAMPLES, "cron-daily.sh")], env=env,
                                capture_output=True, text=True, timeout=60,
                                stdin=subprocess.DEVNULL)
@@ -38,13 +38,19 @@ def test_cron_daily_appends_one_json_line_per_run(tmp_path):
     assert [r.returncode for r in runs] == [0, 4]
     assert runs[0].stdout == runs[0].stderr == "" and runs[1].stdout == ""
     assert runs[1].stderr.startswith("llmrun: error: ") and "quota exceeded" in runs[1].stderr
-    lines = log.read_text().splitlines()
-    assert len(lines) == 2
-    first, second = (json.loads(line) for line in lines)
-    assert first["exit"] == 0 and first["date"].endswith("Z")
-    assert first["result"]["answer"] == "Sunny, 40 C."
-    assert [c["result"] for c in first["result"]["tool_calls"]] == ["40 C"]
-    assert second["exit"] == 4 and second["result"]["error"]["type"] == "api"
+    log = subprocess.run([sys.executable, "-m", "llmrun", "log", "--json"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    second, first = (json.loads(line) for line in log.stdout.splitlines())
+    assert (first["exit_code"], second["exit_code"]) == (0, 4)
+    assert first["prompt"].startswith("What is today's date")
+    show = subprocess.run([sys.executable, "-m", "llmrun", "log", "show", "--json",
+                           first["id"]], env=env, capture_output=True, text=True, timeout=60)
+    shown = json.loads(show.stdout)
+    assert shown["answer"] == "Sunny, 40 C."
+    assert [c["result"] for c in shown["tool_calls"]] == ["40 C"]
+    failed = subprocess.run([sys.executable, "-m", "llmrun", "log", "--failed", "--json"],
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert [json.loads(x)["error_type"] for x in failed.stdout.splitlines()] == ["api"]
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")

@@ -6,7 +6,7 @@ import os
 import sys
 import textwrap
 import threading
-from types import SimpleNamespace
+
 
 import pytest
 from conftest import ROOT

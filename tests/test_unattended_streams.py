@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import drive
 from server import Reply, TestServer, sse
 from streams import answer_step, call_args, call_header, chunk, text, usage
 from terminal_helpers import read_until_closed
@@ -19,18 +20,13 @@ KEY = "sk-echoed-secret-0123456789"
 
 
 def env_for(tmp_path, **extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMRUN_")}
-    env.update(PYTHONPATH=ROOT, HOME=str(tmp_path), TMPDIR=str(tmp_path),
-               XDG_CONFIG_HOME=str(tmp_path / "config"), LLMRUN_API_KEY=KEY)
-    env.update(extra)
-    return env
+    """The key is one a hostile server echoes back."""
+    return drive.env_for(tmp_path, **{"LLMRUN_API_KEY": KEY, **extra})
 
 
 def ask(tmp_path, server, *args, timeout=60):
-    argv = [sys.executable, "-m", "llmrun", "ask", "--no-stdin", "--base-url", server.url,
-            "-m", "m", *args, "go"]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                          env=env_for(tmp_path), cwd=str(tmp_path))
+    return drive.llmrun(tmp_path, "ask", "--no-stdin", "--base-url", server.url, "-m", "m",
+                        *args, "go", env={"LLMRUN_API_KEY": KEY}, timeout=timeout)
 
 
 # -- the key, echoed back ------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 
-import pytest
+import drive
 from drive import wait_for
 from server import Reply, sse
 from streams import answer_step, call_args, call_header, chunk, usage
@@ -32,19 +32,11 @@ def tool_step(*calls):
 
 
 def llmrun(tmp_path, server, *args, env=None, timeout=60):
+    """`ask --json` with HOME in a folder of its own below the working directory."""
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
-    full = {k: v for k, v in os.environ.items() if not k.startswith("LLMRUN_")}
-    full.update(PYTHONPATH=ROOT, HOME=str(home), TMPDIR=str(tmp_path),
-                XDG_CONFIG_HOME=str(tmp_path / "config"), LLMRUN_API_KEY="sk-test")
-    full.update(env or {})
-    argv = [sys.executable, "-m", "llmrun", "ask", "--json", "--no-stdin", "--base-url",
-            server.url, "-m", "m", *args, "go"]
-    start = time.monotonic()
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=full,
-                          cwd=str(tmp_path))
-    proc.elapsed = time.monotonic() - start
-    return proc
+    return drive.llmrun(tmp_path, *drive.ask_args(server, *args), env=env, timeout=timeout,
+                        home=home)
 
 
 def env_tools(folder):

@@ -51,6 +51,9 @@ class RunOptions:
     schema_mode: str = "auto"
     attach: List[str] = field(default_factory=list)  # files, https: URLs, "-" (stdin)
     cancel: Any = None  # a threading.Event: once set, the run stops as Ctrl-C would
+    no_log: bool = False  # keep nothing of this run in the run log
+    cid: Optional[str] = None  # go on with this logged run's conversation (an id, or "last")
+    continue_last: bool = False  # go on with the newest finished `ask` run of the log
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> "RunOptions":
@@ -76,6 +79,8 @@ class RunOptions:
             raise UsageError("--record and --replay cannot be used together")
         if self.replay_strict and not self.replay:
             raise UsageError("--replay-strict needs --replay FILE")
+        if self.cid and self.continue_last:
+            raise UsageError("-c/--continue and --cid ID cannot be used together")
 
 
 def _any(name: str, value: Any) -> Any:
@@ -171,4 +176,5 @@ _CHECKS: Dict[str, Any] = {
     "reasoning_effort": _choice(EFFORTS), "schema_mode": _choice(SCHEMA_MODES, optional=False),
     "yes": _flag, "replay_strict": _flag, "no_cache": _flag, "fail_on_tool_error": _flag,
     "schema": _schema, "cancel": _cancel,
+    "no_log": _flag, "continue_last": _flag, "cid": _text,
 }

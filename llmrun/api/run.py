@@ -68,14 +68,19 @@ def load_attachments(specs: Sequence[str], stdin: Any = None) -> List[Any]:
 def execute(options: RunOptions, prompt: str, consumers: Sequence[Consumer] = (), *,
             confirm: Optional[Confirm] = None, session: Any = None,
             ctx: Optional[RunContext] = None, attachments: Optional[Sequence[Any]] = None,
-            ) -> RunResult:
+            log_info: Optional[Dict[str, Any]] = None) -> RunResult:
     """Run one ask to its end and return its result; `ctx` may be made by the caller (to
-    stop it, or to reach it from a signal handler). `attachments` are the ones
-    `load_attachments` read already; without them `options.attach` is read in the run."""
+    stop it, or to reach it from a signal handler); `log_info` adds to the run log's row
+    (argv, kind, batch_id, item_id). `attachments` are the ones `load_attachments` read
+    already; without them `options.attach` is read in the run."""
+    from llmrun.api.recording import LogConsumer
+
     ctx = ctx or RunContext(options.deadline, options.cancel)
     result = RunResult(provider=options.provider or "", model=options.model or "")
-    bus = Bus([_Gathered(result), *consumers])
+    log = LogConsumer(options, prompt, log_info)  # the run log: one more consumer
+    bus = Bus([_Gathered(result), log, *consumers])
     ctx.emit, ctx.flush = bus.emit, bus.flush
+    log.open(bus.emit)
     error: Optional[LlmrunError] = None
     completed = False
     with ctx.running():
@@ -126,7 +131,8 @@ def _after(o: RunOptions, result: RunResult) -> Optional[LlmrunError]:
 
 def _run(ctx: RunContext, o: RunOptions, prompt: str, result: RunResult,
          confirm: Optional[Confirm], session: Any, attachments: Optional[Sequence[Any]]) -> None:
-    from llmrun.loop.conversation import RequestOptions, first_messages
+    from llmrun.api.recording import continued, first_messages
+    from llmrun.loop.conversation import RequestOptions
     from llmrun.loop.limits import limits_for
     from llmrun.loop.run import run
     from llmrun.settings.config import load_config
@@ -136,6 +142,7 @@ def _run(ctx: RunContext, o: RunOptions, prompt: str, result: RunResult,
         ctx.gate = session.gate  # one rate limit and one 429 pause for all its runs
     structured = _structured(o)
     cfg = load_config()
+    o, earlier = continued(o)  # --continue/--cid: the logged run's conversation and settings
     cassette = None
     if o.replay:
         from llmrun.wire.cassette import Cassette
@@ -155,19 +162,20 @@ def _run(ctx: RunContext, o: RunOptions, prompt: str, result: RunResult,
     attached = _attached(o, attachments, settings, cfg)
     for a in attached:
         ctx.emit({"type": "note", "message": a.describe()})
+    parts, content, earlier = _inputs(prompt, attached, earlier, settings.provider.dialect, cfg)
     with _tools(ctx, o, settings, cfg, confirm, session) as (toolbox, sources):
         ctx.emit({"type": "start", "version": VERSION, "provider": settings.provider.name,
                   "model": settings.model, "tools": list(toolbox.tools),
                   "_tool_sources": sources, "_base_url": settings.provider.base_url,
                   "_system": settings.system, "_prompt": prompt,
-                  "_attachments": [a.record() for a in attached]})
+                  "_attachments": parts.records() if parts else [],
+                  "_attachment_parts": parts})
         transport = _transport(o, settings, cassette)
         opts = RequestOptions(settings.model, o.max_tokens, o.temperature, o.reasoning_effort,
                               cache=settings.provider.cache and not o.no_cache)
         try:
-            content = _content(prompt, attached, settings.provider.dialect)
-            run(ctx, result, transport, toolbox, opts, first_messages(settings.system, content),
-                limits, structured)
+            run(ctx, result, transport, toolbox, opts,
+                first_messages(settings.system, content, earlier), limits, structured)
             limits.after_answer(lambda text: ctx.emit({"type": "warning", "message": text}))
         finally:
             transport.close()
@@ -189,12 +197,18 @@ def _attached(o: RunOptions, attachments: Optional[Sequence[Any]], settings: Any
     return loaded
 
 
-def _content(prompt: str, attached: Sequence[Any], dialect: Any) -> Any:
-    if not attached:
-        return prompt
-    from llmrun.loop.attachments import user_content
+def _inputs(prompt: str, attached: Sequence[Any], earlier: Optional[List[Dict[str, Any]]],
+            dialect: Any, cfg: Any) -> Tuple[Any, Any, Optional[List[Dict[str, Any]]]]:
+    """(the attachment parts, the user content, the earlier conversation with its own
+    attachments read again): what the run log keeps of them is in the parts."""
+    if not attached and not earlier:
+        return None, prompt, earlier
+    from llmrun.loop.attachments import Parts, restore, user_content
 
-    return user_content(prompt, attached, dialect)
+    parts = Parts()
+    if earlier:
+        earlier = restore(earlier, dialect, parts, cfg)
+    return parts, user_content(prompt, attached, dialect, parts), earlier
 
 
 def _structured(o: RunOptions) -> Any:

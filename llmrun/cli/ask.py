@@ -79,6 +79,7 @@ def ask(o: AskOptions, env: Optional[Environment] = None,
         prepare: Optional[Callable[[AskOptions], None]] = None) -> int:
     """Run one `llmrun ask`; return its exit status. `prepare` completes the options first
     (`llmrun run`: the job file's settings), its errors reported like the command line's."""
+    from llmrun.api.recording import cli_info
     from llmrun.api.run import execute
     from llmrun.base.context import RunContext
     from llmrun.base.signals import handling
@@ -100,7 +101,8 @@ def ask(o: AskOptions, env: Optional[Environment] = None,
     try:
         with handling(ctx):  # SIGINT/SIGTERM/SIGHUP stop the request and the tools
             result = execute(options, prompt, [renderer], ctx=ctx, attachments=attachments,
-                             confirm=renderer.holding(ask_terminal))  # no spinner over it
+                             confirm=renderer.holding(ask_terminal),  # no spinner over it
+                             log_info=cli_info())
     except BaseException:
         renderer.close()  # a bug, or output that failed: erase the spinner first
         raise

@@ -10,9 +10,18 @@ import click
 
 
 def after_dashdash(command: click.Command, words: List[str]) -> str:
-    """`words` (after the command's name) as `OPTIONS -- PROMPT`: the options the command
-    knows (and their values) stay in front, every other word, the unknown option included,
-    goes after `--` as a word of the prompt."""
+    """The command line `words` (without `llmrun`) as it should have been typed: `llmrun
+    [GROUP OPTIONS] ask OPTIONS -- PROMPT`. The options the command knows (and their values)
+    stay in front, every other word, the unknown option included, goes after `--` as a word of
+    the prompt."""
+    name = command.name or ""
+    at = words.index(name) + 1 if name in words else 0
+    head = words[:at] or [name]
+    return shlex.join(["llmrun", *head]) + " " + _split(command, words[at:])
+
+
+def _split(command: click.Command, words: List[str]) -> str:
+    """OPTIONS -- PROMPT, quoted for a shell."""
     takes_value = {}
     for param in command.params:
         if isinstance(param, click.Option):

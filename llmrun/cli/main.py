@@ -20,7 +20,7 @@ class _LazyGroup(click.Group):
     """Subcommands that live in their own module, imported only when used or listed."""
 
     lazy = {"tools": ("llmrun.cli.tools", "tools"), "config": ("llmrun.cli.main", "config_group"),
-            "run": ("llmrun.cli.run", "run")}
+            "log": ("llmrun.cli.log", "log_group"), "run": ("llmrun.cli.run", "run")}
 
     def list_commands(self, ctx: click.Context) -> List[str]:
         return sorted(set(super().list_commands(ctx)) | set(self.lazy))
@@ -149,6 +149,11 @@ ASK_OPTIONS = [
     click.option("--no-cache", is_flag=True,
                  help="Do not ask for prompt caching (Anthropic models via OpenRouter, Vercel)."),
     click.option("--no-stdin", is_flag=True, help="Do not read standard input."),
+    click.option("--no-log", is_flag=True,
+                 help="Keep nothing of this run in the run log [env LLMRUN_NO_LOG=1]."),
+    click.option("-c", "--continue", "continue_last", is_flag=True,
+                 help="Go on with the newest finished ask run of the run log."),
+    click.option("--cid", metavar="ID", help="Go on with this run of the run log ('llmrun log')."),
 ]
 
 
@@ -244,7 +249,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     try:
         prepare()
         _main(argv)
-    except OutputClosed:
+    except (OutputClosed, BrokenPipeError):  # BrokenPipeError: a write that bypassed the guard
         leave_quietly()
         sys.exit(CLOSED_PIPE)
     except OutputFailed as exc:
@@ -271,9 +276,7 @@ def _main(argv: Optional[List[str]]) -> None:
         sys.exit(INTERRUPTED)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except BrokenPipeError:  # a write that bypassed the guarded stream: the same quiet end
-        raise OutputClosed() from None
-    except (OutputClosed, OutputFailed):
+    except (OutputClosed, OutputFailed, BrokenPipeError):
         raise  # main() says it, once
     except Exception as exc:  # a bug: one line, unless LLMRUN_DEBUG asks for the traceback
         if os.environ.get("LLMRUN_DEBUG"):
@@ -298,5 +301,5 @@ def _usage_hint(exc: click.UsageError, argv: Optional[List[str]]) -> str:
         from llmrun.cli.hints import after_dashdash
 
         hint = (f" (a prompt with words that start with '-' must be quoted, or put after --: "
-                f"llmrun ask {after_dashdash(ask, words[1:])}; see 'llmrun ask --help')")
+                f"{after_dashdash(ask, words)}; see 'llmrun ask --help')")
     return hint

@@ -176,13 +176,14 @@ def check_limit(attachments: Sequence[Attachment], limit: int, provider: str) ->
                              "(nothing was sent)")
 
 
-def user_content(prompt: str, attachments: Sequence[Attachment],
-                 dialect: Dialect) -> Union[str, List[Dict[str, Any]]]:
+def user_content(prompt: str, attachments: Sequence[Attachment], dialect: Dialect,
+                 parts: Optional["Parts"] = None) -> Union[str, List[Dict[str, Any]]]:
     """The user message's content: the prompt alone, or, with attachments, a list of parts
-    (the prompt first, then each attachment in the order given)."""
+    (the prompt first, then each attachment in the order given), each kept in `parts`."""
     if not attachments:
         return prompt
-    return [dialect.text_part(prompt)] + [a.part(dialect) for a in attachments]
+    kept = parts if parts is not None else Parts()
+    return [dialect.text_part(prompt)] + [kept.add(a, a.part(dialect)) for a in attachments]
 
 
 def _url(spec: str, label: str) -> Attachment:
@@ -216,3 +217,80 @@ def most_allowed() -> int:
     from llmrun.settings.providers import DIALECTS
 
     return max(d.attachment_limit for d in DIALECTS.values())
+
+
+# -- the run log keeps what an attachment was, never its bytes --------------------------------
+#: The part the log keeps in place of an attachment's: {"type": REF, "attachment": record}.
+REF = "llmrun_attachment"
+
+
+class Parts:
+    """The attachment parts of a run's messages (by identity: the requests and the result
+    carry these very dicts) and the record the run log keeps in place of each."""
+
+    def __init__(self) -> None:
+        self._kept: Dict[int, tuple] = {}
+        self._records: List[Dict[str, Any]] = []
+
+    def add(self, attachment: Attachment, part: Dict[str, Any]) -> Dict[str, Any]:
+        record = attachment.record()
+        self._records.append(record)
+        if attachment.kind != "url":  # a URL carries no bytes: the log keeps it as sent
+            self._kept[id(part)] = (part, record)
+        return part
+
+    def records(self) -> List[Dict[str, Any]]:
+        return list(self._records)
+
+    def strip(self, messages: Any) -> Any:
+        """A copy of `messages` with each attachment part replaced by its record."""
+        if not self._kept or not isinstance(messages, list):
+            return messages
+        out = []
+        for message in messages:
+            content = message.get("content") if isinstance(message, dict) else None
+            if isinstance(content, list) and any(id(p) in self._kept for p in content):
+                message = dict(message, content=[
+                    {"type": REF, "attachment": self._kept[id(p)][1]} if id(p) in self._kept
+                    else p for p in content])
+            out.append(message)
+        return out
+
+    def strip_body(self, body: Any) -> Any:
+        if isinstance(body, dict) and "messages" in body:
+            return dict(body, messages=self.strip(body["messages"]))
+        return body
+
+
+def restore(messages: List[Dict[str, Any]], dialect: Dialect, parts: Parts, cfg: Any = None,
+            run_id: str = "") -> List[Dict[str, Any]]:
+    """A logged conversation (`--continue`) with each kept attachment read again from its
+    file and spelled for this run's provider; one that cannot be read, or whose bytes
+    changed, is a ConfigError (a different file is never sent as the same one)."""
+    from llmrun.base.errors import ConfigError
+
+    def rebuilt(part: Any) -> Any:
+        if not (isinstance(part, dict) and part.get("type") == REF):
+            return part
+        record = part.get("attachment") or {}
+        path = record.get("path")
+        what = f"run {run_id} attached {path}" if run_id else f"the run attached {path}"
+        if not isinstance(path, str) or path == STDIN or not path:
+            raise ConfigError(f"{what}: standard input cannot be read again, so the "
+                              "conversation cannot go on (attach a file instead)")
+        try:
+            again = load(path, dialect.attachment_limit, cfg)
+        except UsageError as exc:
+            raise ConfigError(f"{what}, which cannot be attached now: {exc.message}") from None
+        if again.sha256 != record.get("sha256"):
+            raise ConfigError(f"{what}, which changed since (its SHA-256 differs); "
+                              "--continue will not send a different file")
+        return parts.add(again, again.part(dialect))
+
+    out = []
+    for message in messages:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, list):
+            message = dict(message, content=[rebuilt(p) for p in content])
+        out.append(message)
+    return out

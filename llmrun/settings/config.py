@@ -62,6 +62,9 @@ class Config:
     #: top-level `prices:` (USD per million tokens, by model): for any provider that reports
     #: no cost; a provider's own `prices` win
     prices: Dict[str, Dict[str, float]] = field(default_factory=dict)
+    log: Any = True  # the run log: True, False or "metadata" (llmrun.runlog)
+    log_db: Optional[str] = None
+    log_keep: Optional[float] = None  # seconds
 
 
 def load_config(environ: Mapping[str, str] = os.environ) -> Config:
@@ -89,7 +92,7 @@ def load_config(environ: Mapping[str, str] = os.environ) -> Config:
 
 
 _TOP_KEYS = ("provider", "model", "system", "tools", "providers", "mcp", "mcp_servers",
-             "prices")
+             "prices", "log", "log_db", "log_keep")
 _PROVIDER_KEYS = ("name", "base_url", "api_key_env", "dialect", "headers", "token_field",
                   "cache", "prices", "schema_mode")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -122,6 +125,7 @@ def _parse_config(data: Any, lines: Any, path: str) -> Config:
                                    "(each with name and base_url)")
     _parse_mcp(data, cfg, path, lines, fail)
     cfg.prices = _prices(data.get("prices"), lambda p: fail(("prices",), p))
+    _parse_log(data, cfg, path, fail)
     for i, entry in enumerate(providers):
         provider = _parse_provider(entry, lambda key, problem, i=i:
                                    fail(("providers", i) + ((key,) if key else ()), problem))
@@ -150,6 +154,29 @@ def _parse_mcp(data: Dict[str, Any], cfg: Config, path: str, lines: Any,
             raise fail(("mcp", i), f"'mcp' names server '{name}', which mcp_servers does not "
                                    f"define (defined: {', '.join(cfg.mcp_servers) or 'none'})")
     cfg.mcp = list(names)
+
+
+def _parse_log(data: Dict[str, Any], cfg: Config, path: str,
+               fail: Callable[..., ConfigError]) -> None:
+    """`log: true|false|metadata`, `log_db: PATH` (relative to the file), `log_keep: AGE`."""
+    from llmrun.runlog.settings import parse_age
+
+    log = data.get("log", True)
+    if log not in (True, False, "metadata"):
+        raise fail(("log",), "'log' must be true, false or metadata")
+    cfg.log = log
+    db = data.get("log_db")
+    if db is not None:
+        if not isinstance(db, str) or not db:
+            raise fail(("log_db",), "'log_db' must be the path of the run log file")
+        cfg.log_db = os.path.join(os.path.dirname(os.path.abspath(path)),
+                                  os.path.expanduser(db))
+    keep = data.get("log_keep")
+    if keep is not None:
+        seconds = parse_age(str(keep)) if not isinstance(keep, bool) else None
+        if seconds is None or seconds <= 0:
+            raise fail(("log_keep",), "'log_keep' must be an age such as 90d, 12w or 1y")
+        cfg.log_keep = seconds
 
 
 def _tool_paths(value: Any, path: str, fail: Callable[[str], ConfigError]) -> List[str]:

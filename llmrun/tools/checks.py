@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, Iterable, List, Sequence
 
 from llmrun.base.errors import ConfigError
-from llmrun.tools.spec import Tool, load_file, tool_files
+from llmrun.tools.spec import Tool, ToolFileError, load_file, tool_files
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_-]+)\}")
 
@@ -43,6 +43,17 @@ def check_paths(paths: Sequence[str]) -> Report:
         report.tools.extend(loaded)
     _check_duplicates(report)
     return report
+
+
+def counted(exc: ConfigError, paths: Iterable[str]) -> ConfigError:
+    """A run stops at the first broken file; its message counts the problems the way `llmrun
+    tools check` (which reads every file) does, so the two never disagree."""
+    every = check_paths(list(paths)).problems
+    first = getattr(exc, "problems", [exc.message])[0]
+    if len(every) <= 1:
+        return exc
+    rest = [p for p in every if p != first]
+    return ToolFileError([first] + rest[:len(every) - 1])
 
 
 def _check_duplicates(report: Report) -> None:

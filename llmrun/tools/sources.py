@@ -35,7 +35,12 @@ def open_tools(paths: Sequence[str], only: Sequence[str], mcp: Sequence[str], cf
     otherwise the servers are started here and stopped after."""
     from llmrun.tools.spec import load_tools, unique_names
 
-    tools = load_tools(paths, source=source, warn=warn) if paths else []
+    try:
+        tools = load_tools(paths, source=source, warn=warn) if paths else []
+    except ConfigError as exc:  # the message counts every problem, as `tools check` does
+        from llmrun.tools.checks import counted
+
+        raise counted(exc, paths) from None
     servers: List[Any] = list(started or [])
     own = started is None and bool(mcp)
     if own:

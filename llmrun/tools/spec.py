@@ -100,12 +100,9 @@ def load_tools(paths: Iterable[str], only: Optional[Iterable[str]] = None, sourc
                warn: Optional[Callable[[str], None]] = None) -> List[Tool]:
     """Load every tool under `paths`; `only` keeps just the named ones (all must exist)."""
     tools: List[Tool] = []
-    try:
-        for path in tool_files(paths, source, warn):
-            tools.extend(load_file(path))
-        seen = unique_names(tools)
-    except ConfigError as exc:
-        raise counted(exc, paths) from None
+    for path in tool_files(paths, source, warn):
+        tools.extend(load_file(path))
+    seen = unique_names(tools)
     if only:
         wanted = list(dict.fromkeys(only))
         missing = [n for n in wanted if n not in seen]
@@ -181,19 +178,6 @@ class ToolFileError(ConfigError):
             if len(problems) > 1 else ""
         super().__init__(problems[0] + more)
         self.problems = problems
-
-
-def counted(exc: ConfigError, paths: Iterable[str]) -> ConfigError:
-    """A run stops at the first broken file; its message counts the problems the way `llmrun
-    tools check` (which reads every file) does, so the two never disagree."""
-    from llmrun.tools.checks import check_paths
-
-    every = check_paths(list(paths)).problems
-    first = getattr(exc, "problems", [exc.message])[0]
-    if len(every) <= 1:
-        return exc
-    rest = [p for p in every if p != first]
-    return ToolFileError([first] + rest[:len(every) - 1])
 
 
 def _parse(entry: Any, at: _Where, folder: str) -> Tool:

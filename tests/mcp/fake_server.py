@@ -37,6 +37,7 @@ def send(message):
     sys.stdout.flush()
 
 
+answered, dying = set(), False
 for line in sys.stdin:
     msg = json.loads(line)
     method, ident = msg.get("method"), msg.get("id")
@@ -61,11 +62,17 @@ for line in sys.stdin:
     elif method == "tools/call":
         name = msg["params"]["name"]
         if "die" in modes and name == "t1":
+            if "t0" not in answered:  # a step's calls arrive in any order: t0 is answered first
+                dying = True
+                continue
             os._exit(9)
         text = "x" * (5 * 1024 * 1024) if "huge" in modes else f"{name} ran"
         send({"jsonrpc": "2.0", "id": ident, "result": {
             "content": [{"type": "text", "text": text},
                         {"type": "image", "data": "A" * 16384, "mimeType": "image/png"}]}})
+        answered.add(name)
+        if dying:
+            os._exit(9)
     else:
         send({"jsonrpc": "2.0", "id": ident, "error": {"code": -32601, "message": "no"}})
 if "ignore-term" in modes:
