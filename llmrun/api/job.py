@@ -54,20 +54,30 @@ class Job:
 
     def values(self, given: Sequence[str]) -> Dict[str, str]:
         """The vars from `--var NAME=VALUE` (the last of a name wins) and the defaults."""
-        values: Dict[str, str] = {}
+        pairs: Dict[str, str] = {}
         for item in given:
             name, sep, value = item.partition("=")
             if not sep or not name:
                 raise UsageError(f"--var {item!r}: write it as NAME=VALUE")
+            pairs[name] = value
+        return self.fill(pairs, "--var ")
+
+    def fill(self, given: Mapping[str, Any], how: str = "") -> Dict[str, str]:
+        """Every var's value: the one given (a text, or a number written as text), else its
+        default; an unknown name or a missing required var is a UsageError naming it."""
+        values: Dict[str, str] = {}
+        for name, value in given.items():
             if name not in self.vars:
                 known = ", ".join(self.vars) or "none"
-                raise UsageError(f"--var {name}: {self.path} declares no var {name!r} "
+                raise UsageError(f"{how}{name}: {self.path} declares no var {name!r} "
                                  f"(its vars: {known})")
-            values[name] = value
+            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                raise UsageError(f"{how}{name}: a var's value is a text or a number")
+            values[name] = value if isinstance(value, str) else str(value)
         for var in self.vars.values():
             if var.name not in values:
                 if var.required:
-                    raise UsageError(f"--var {var.name}=… is required by {self.path}"
+                    raise UsageError(f"{how}{var.name}=… is required by {self.path}"
                                      f"{': ' + var.description if var.description else ''}")
                 values[var.name] = var.default or ""
         return values
