@@ -85,25 +85,27 @@ def goal5(runs: int) -> List[Row]:
 
 
 def _start_up(folder: str, runs: int) -> List[Row]:
-    proc = subprocess.Popen(_replay(folder, ["parent"]), stdout=subprocess.PIPE,
+    unconfined = _replay(folder, ["parent"])  # the sandbox's supervisor is goal 7's
+    proc = subprocess.Popen(unconfined[:-1] + ["--no-sandbox", "go"], stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, env=clean_env(), cwd=ROOT)
     out, _ = proc.communicate()
     result = json.loads(out)["tool_calls"][0]["result"].split()
     direct = result[0] == str(proc.pid)
     parent = os.path.basename(result[1]) if len(result) > 1 else "?"
-    rows = [Row("5", "processes between llmrun and a `command` tool (parent of the tool: "
+    rows = [Row("5", "processes between llmrun and an unconfined `command` tool (parent: "
                      f"{'llmrun itself' if direct else parent})", 0.0 if direct else 1.0,
                 None, "", "", "0: one fork/exec, no shell", direct)]
     ours = []
     for _ in range(runs):
-        sample = json.loads(measure(_replay(folder, ["noop"])).stdout)
+        sample = json.loads(measure(_replay(folder, ["noop"])[:-1] + ["--no-sandbox", "go"])
+                            .stdout)
         ours.append(sample["tool_calls"][0]["duration_s"])
     bare = []
     for _ in range(runs):
         start = time.perf_counter()
         subprocess.run(["true"], stdin=subprocess.DEVNULL, capture_output=True)
         bare.append(time.perf_counter() - start)
-    rows.append(Row("5", "tool start-up and run of `true`, as llmrun reports it",
+    rows.append(Row("5", "tool start-up and run of `true`, unconfined, as llmrun reports it",
                     median(ours) * 1000, median(bare) * 1000, "`subprocess.run(['true'])`",
                     "ms", "", None))
     return rows

@@ -12,7 +12,7 @@ import llmrun
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: Top to bottom: a package may import the ones after it, never one before it.
-LAYERS = ["cli", "api", "loop", "wire", "settings", "tools", "output", "runlog", "base"]
+LAYERS = ["cli", "api", "loop", "wire", "settings", "tools", "sandbox", "output", "runlog", "base"]
 
 
 def modules():

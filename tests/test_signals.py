@@ -74,7 +74,9 @@ def sleepy_tool(tmp_path) -> str:
     path.write_text(
         "name: sleepy\ndescription: sleeps\nparameters: {type: object, properties: {}}\n"
         f"shell: 'echo $$ > {tmp_path}/pgid; sleep 60 & echo $! > {tmp_path}/child; wait'\n"
-        "timeout: 120\n")
+        "timeout: 120\n"
+        "sandbox: false  # these tests watch llmrun's own process-group kill; the sandboxed\n"
+        "                # path is in test_sandbox_processes.py\n")
     return str(path)
 
 

@@ -48,9 +48,11 @@ tools:
     command: [{PY}, -c, "import sys, time; s = time.time(); time.sleep(1); print(sys.argv[1], s, time.time())", "{{tag}}"]
   - name: guarded
     description: needs confirmation
-    command: [touch, "{tmp_path}/guarded-ran"]
+    command: [touch, "{tmp_path}/out/guarded-ran"]
     confirm: true
+    sandbox: {{write: ["{tmp_path}/out"]}}
 """)
+    (tmp_path / "out").mkdir()
     return tmp_path
 
 
@@ -120,7 +122,7 @@ def test_yes_runs_confirm_tools(server, run_cli, tooldir):
     server.add(Reply(sse(*tool_step(("guarded", "{}")))), Reply(sse(*answer_step("done"))))
     run = ask(run_cli, server, tooldir, "--yes")
     assert run.code == 0 and run.json()["tool_calls"][0]["is_error"] is False
-    assert (tooldir / "guarded-ran").exists()
+    assert (tooldir / "out" / "guarded-ran").exists()
 
 
 def test_a_python_tool_past_its_timeout_is_killed_and_never_prints_later(server, tmp_path):

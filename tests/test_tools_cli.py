@@ -78,7 +78,7 @@ def test_check_as_a_real_command_reports_every_problem(tmp_path):
     lines = proc.stderr.splitlines()
     assert lines == [
         f"llmrun: error: {tmp_path}/a.yaml:3: unknown key 'comand' (known: command, confirm, "
-        "description, max_output, name, parameters, pass_env, python, shell, timeout)",
+        "description, max_output, name, parameters, pass_env, python, sandbox, shell, timeout)",
         f"llmrun: error: {tmp_path}/a.yaml:1: tool 'a' needs exactly one of command, shell or "
         "python",  # every problem of a file, not just its first
         f"llmrun: error: {tmp_path}/b.yaml:7: tool 'a': parameters is not a valid JSON Schema: "

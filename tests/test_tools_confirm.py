@@ -18,13 +18,15 @@ from llmrun.tools.spec import load_file
 
 @pytest.fixture
 def danger(tmp_path):
-    marker = tmp_path / "ran"
+    (tmp_path / "out").mkdir()
+    marker = tmp_path / "out" / "ran"
     (tmp_path / "danger.yaml").write_text(f"""
 name: danger
 description: leaves a mark
 parameters: {{type: object, properties: {{what: {{type: string}}}}}}
 command: [touch, "{marker}"]
 confirm: true
+sandbox: {{write: ["{marker.parent}"]}}
 """)
     return tmp_path, marker
 
@@ -94,7 +96,7 @@ def test_question_shows_tool_arguments_and_argv(danger):
     tool = load_file(str(folder / "danger.yaml"))[0]
     text = question(tool, {"what": "a\u202eb"})
     assert "danger.yaml:2" in text and '"what": "a\\u202eb"' in text
-    assert f"touch {folder}/ran" in text
+    assert f"touch {folder}/out/ran" in text
     assert safe("tab\there") == "tab\\x09here"
     assert json.loads(safe(json.dumps({"k": "é"}, ensure_ascii=False))) == {"k": "é"}
 

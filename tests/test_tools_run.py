@@ -30,12 +30,14 @@ def gone(pid):
 
 
 def test_timeout_kills_the_tool_and_its_children(tmp_path):
-    pidfile = tmp_path / "child.pid"
+    (tmp_path / "out").mkdir()
+    pidfile = tmp_path / "out" / "child.pid"
     tools = make_tools(tmp_path, f"""
 name: hang
 description: starts a child, then sleeps forever
 shell: 'sleep 1000 & echo $! > "{pidfile}"; while :; do sleep 1; done'
 timeout: 1.5
+sandbox: {{write: ["{pidfile.parent}"]}}
 """)
     start = time.monotonic()
     result = run_tool(tools["hang"], {})
@@ -168,9 +170,11 @@ command: [{PY}, -c, "import sys, time; s = time.time(); time.sleep(1); print(sys
 
 
 def test_bad_calls_never_reach_the_tool(tmp_path):
-    marker = tmp_path / "ran"
+    (tmp_path / "out").mkdir()
+    marker = tmp_path / "out" / "ran"
     tools = make_tools(tmp_path, f"""
 name: touchy
+sandbox: {{write: ["{marker.parent}"]}}
 description: leaves a mark when it runs
 parameters:
   type: object

@@ -46,6 +46,7 @@ tools:
     parameters:
       type: object
       properties: {{a: {{type: string}}, b: {{type: string}}}}
+    sandbox: {{write: ["{folder}"]}}
     shell: |
       printf '%s' "$LLMRUN_ARG_A" > '{folder}/from-shell'
       {json.dumps(sys.executable)} -I -S -c {json.dumps(DUMP)} "$LLMRUN_ARG_B"

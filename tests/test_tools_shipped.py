@@ -18,6 +18,17 @@ def box():
     return Toolbox(load_tools([os.path.join(ROOT, "tools")]), yes=True)
 
 
+def pointed(name, host):
+    """The shipped tools, with the config's sandbox_tools pointing `name` at a loopback
+    test server by naming it literally (the only way past the proxy's public-only rule)."""
+    from llmrun.sandbox.policy import Declared, Settings
+    from llmrun.tools.confine import assign
+
+    tools = load_tools([os.path.join(ROOT, "tools")])
+    assign(tools, Settings(tools={name: Declared(network=[host])}))
+    return Toolbox(tools, yes=True)
+
+
 def run(box, name, **args):
     return box.run_call(name, json.dumps(args))
 
@@ -95,13 +106,14 @@ def test_list_dir(box, tmp_path, monkeypatch):
     assert missing.is_error and "--nope" in missing.content and "status 2" in missing.content
 
 
-def test_fetch_url(box, server):
+def test_fetch_url(server):
     page = (b"<html><head><title>Test  Page</title><script>var secret = 1;</script></head>"
             b"<body><h1>Hello</h1><p>caf\xc3\xa9 &amp; more</p><style>p {}</style></body></html>")
     server.add(Reply(page, headers={"Content-Type": "text/html"}, mode="length"),
                Reply(page, headers={"Content-Type": "text/html; charset=utf-8"}, mode="length"),
                Reply(b"gone", status=404, headers={"Content-Type": "text/plain"}, mode="length"))
     base = f"http://127.0.0.1:{server.port}"
+    box = pointed("fetch_url", f"127.0.0.1:{server.port}")
     text = ok(box, "fetch_url", url=f"{base}/page")
     assert text.startswith(f"HTTP 200 OK {base}/page\ncontent-type: text/html\n\n# Test Page")
     assert "Hello\ncafé & more" in text and "secret" not in text and "p {}" not in text
@@ -112,9 +124,10 @@ def test_fetch_url(box, server):
     assert [r.path for r in server.requests] == ["/page", "/page", "/missing"]
 
 
-def test_weather(box, server, monkeypatch):
+def test_weather(server, monkeypatch):
     server.add(Reply("Florence, Italy: Sunny, +40°C".encode(), headers={
         "Content-Type": "text/plain; charset=utf-8"}, mode="length"))
+    box = pointed("weather", f"127.0.0.1:{server.port}")
     monkeypatch.setenv("LLMRUN_WEATHER_URL", f"http://127.0.0.1:{server.port}/")
     assert ok(box, "weather", location="Florence, Italy") == "Florence, Italy: Sunny, +40°C"
     url = urlsplit(server.requests[0].path)

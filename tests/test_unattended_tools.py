@@ -128,7 +128,8 @@ def test_300_calls_in_one_step_run_at_most_16_at_a_time(server, tmp_path):
     log.mkdir()
     (tools / "slow.yaml").write_text(
         "name: slow\ndescription: x\nparameters: {type: object, properties: {n: {type: integer}}}\n"
-        f"shell: 'touch {log}/start.$LLMRUN_ARG_N; sleep 0.2; touch {log}/end.$LLMRUN_ARG_N'\n")
+        f"shell: 'touch {log}/start.$LLMRUN_ARG_N; sleep 0.2; touch {log}/end.$LLMRUN_ARG_N'\n"
+        f"sandbox: {{write: [{log}]}}\n")
     calls = [("slow", json.dumps({"n": i})) for i in range(300)]
     server.add(Reply(sse(*tool_step(*calls))), Reply(sse(*answer_step("done"))))
     proc = llmrun(tmp_path, server, "-t", str(tools), timeout=120)
@@ -159,9 +160,10 @@ def test_parallel_sets_how_many_run_at_once(server, tmp_path):
 def test_a_tools_leftover_processes_are_killed_when_it_exits(server, tmp_path):
     tools = tmp_path / "tools"
     tools.mkdir()
-    pidfile = tmp_path / "bg.pid"
+    (tmp_path / "out").mkdir()
+    pidfile = tmp_path / "out" / "bg.pid"
     (tools / "bg.yaml").write_text(
-        "name: bg\ndescription: x\n"
+        f"name: bg\ndescription: x\nsandbox: {{write: [{pidfile.parent}]}}\n"
         f"shell: 'sleep 300 >/dev/null 2>&1 & echo $! > {pidfile}; echo started'\n")
     server.add(Reply(sse(*tool_step(("bg", "{}")))), Reply(sse(*answer_step("ok"))))
     proc = llmrun(tmp_path, server, "-t", str(tools))

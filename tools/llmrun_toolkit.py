@@ -137,7 +137,11 @@ def fetch_url(url: str, raw: bool = False) -> str:
     if not url.lower().startswith(("http://", "https://")):
         raise ValueError("only http:// and https:// URLs can be fetched")
     session = requests.Session()
-    session.trust_env = False  # no ~/.netrc credentials or proxy settings for a model's URL
+    session.trust_env = False  # no ~/.netrc credentials for a model's URL...
+    for scheme in ("http", "https"):  # ...but the sandbox's proxy, its only way out
+        proxy = os.environ.get(f"{scheme.upper()}_PROXY")
+        if proxy:
+            session.proxies[scheme] = proxy
     with session, session.get(url, timeout=(10, 30), stream=True,
                               headers={"User-Agent": USER_AGENT}) as resp:
         body = bytearray()

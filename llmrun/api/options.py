@@ -51,6 +51,7 @@ class RunOptions:
     schema_mode: str = "auto"
     attach: List[str] = field(default_factory=list)  # files, https: URLs, "-" (stdin)
     cancel: Any = None  # a threading.Event: once set, the run stops as Ctrl-C would
+    no_sandbox: bool = False  # every tool unconfined
     no_log: bool = False  # keep nothing of this run in the run log
     cid: Optional[str] = None  # go on with this logged run's conversation (an id, or "last")
     continue_last: bool = False  # go on with the newest finished `ask` run of the log
@@ -176,5 +177,5 @@ _CHECKS: Dict[str, Any] = {
     "reasoning_effort": _choice(EFFORTS), "schema_mode": _choice(SCHEMA_MODES, optional=False),
     "yes": _flag, "replay_strict": _flag, "no_cache": _flag, "fail_on_tool_error": _flag,
     "schema": _schema, "cancel": _cancel,
-    "no_log": _flag, "continue_last": _flag, "cid": _text,
+    "no_log": _flag, "no_sandbox": _flag, "continue_last": _flag, "cid": _text,
 }

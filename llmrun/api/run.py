@@ -224,6 +224,8 @@ def _tools(ctx: RunContext, o: RunOptions, settings: Any, cfg: Any, confirm: Opt
            session: Any) -> Iterator[Tuple[Any, Dict[str, str]]]:
     """The Toolbox of the YAML tools and the MCP servers' tools (the session's, already
     running, or the run's own, stopped after it)."""
+    from llmrun.runlog.settings import from_config as log_settings
+    from llmrun.sandbox.policy import settings_for
     from llmrun.tools.runner import Toolbox
     from llmrun.tools.sources import mcp_names, open_tools
 
@@ -233,13 +235,27 @@ def _tools(ctx: RunContext, o: RunOptions, settings: Any, cfg: Any, confirm: Opt
     def warn(message: str) -> None:
         ctx.emit({"type": "warning", "message": message})
 
+    log = log_settings(cfg).path  # no tool reads the run log, nor what --record writes
+    own = [o.record or ""] + [log + end for end in ("", "-wal", "-shm", "-journal")]
+    confine = settings_for(cfg, o.no_sandbox, own)  # the tools' sandbox
     names = mcp_names(o.mcp, cfg)
-    started = session.servers(names, cfg) if session is not None and names else None
+    started = session.servers(names, cfg, confine) if session is not None and names else None
     with open_tools(settings.tool_paths, o.tool, names, cfg, note,
-                    settings.sources.get("tools", ""), warn, started=started) as tools:
+                    settings.sources.get("tools", ""), warn, started=started,
+                    sandbox=confine) as tools:
+        _sandbox_notes(ctx, tools)
         sources = {t.name: (f"mcp:{t.target}" if t.kind == "mcp" else t.source) for t in tools}
         yield Toolbox(tools, yes=o.yes, ask=confirm, parallel=o.parallel,
                       approve=o.approve), sources
+
+
+def _sandbox_notes(ctx: RunContext, tools: Any) -> None:
+    """Each tool's sandbox policy (or that it runs unconfined, and why): -v shows them."""
+    if tools:
+        from llmrun.tools.confine import describe_lines, support_line
+
+        for line in [support_line()] + describe_lines(tools):
+            ctx.emit({"type": "note", "message": line})
 
 
 def _transport(o: RunOptions, settings: Any, cassette: Any) -> Any:

@@ -29,8 +29,9 @@ class Session:
         self._lock = threading.Lock()
         self.closed = False
 
-    def servers(self, names: Sequence[str], cfg: Any) -> List[Any]:
-        """The running servers for `names`, started on first use (once, whoever asks)."""
+    def servers(self, names: Sequence[str], cfg: Any, sandbox: Any = None) -> List[Any]:
+        """The running servers for `names`, started on first use (once, whoever asks), each
+        stdio server under its sandbox policy (`sandbox`: the first run's Settings)."""
         from llmrun.base.context import activate
         from llmrun.tools.sources import start_servers
 
@@ -40,7 +41,7 @@ class Session:
                 raise RuntimeError("this llmrun.Session is closed")
             if key not in self._servers:
                 with activate(self.context):
-                    self._servers[key] = start_servers(names, cfg)
+                    self._servers[key] = start_servers(names, cfg, sandbox=sandbox)
             return self._servers[key]
 
     def options(self, kwargs: Dict[str, Any]) -> Dict[str, Any]:

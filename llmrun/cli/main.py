@@ -154,6 +154,7 @@ ASK_OPTIONS = [
     click.option("-c", "--continue", "continue_last", is_flag=True,
                  help="Go on with the newest finished ask run of the run log."),
     click.option("--cid", metavar="ID", help="Go on with this run of the run log ('llmrun log')."),
+    click.option("--no-sandbox", is_flag=True, help="Run every tool unconfined (no sandbox)."),
 ]
 
 

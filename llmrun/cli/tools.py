@@ -57,14 +57,21 @@ def default_paths(given: Sequence[str], mcp: Sequence[str] = ()) -> List[str]:
     return paths
 
 
-def _open(paths: Sequence[str], mcp: Sequence[str]) -> Any:
+_no_sandbox_option = click.option("--no-sandbox", is_flag=True,
+                                  help="Run the tools unconfined (no sandbox).")
+
+
+def _open(paths: Sequence[str], mcp: Sequence[str], no_sandbox: bool = False,
+          enforce: bool = True) -> Any:
     """The tools of the YAML paths and MCP servers, while the servers run."""
+    from llmrun.sandbox.policy import settings_for
     from llmrun.settings.config import load_config
     from llmrun.tools.sources import mcp_names, open_tools
 
     cfg = load_config()
     servers = mcp_names(mcp, cfg)
-    return open_tools(default_paths(paths, servers), (), servers, cfg)
+    return open_tools(default_paths(paths, servers), (), servers, cfg,
+                      sandbox=settings_for(cfg, no_sandbox), enforce=enforce or bool(servers))
 
 
 @click.group(context_settings=CONTEXT)
@@ -81,7 +88,7 @@ def tools() -> None:
 def list_tools(files: Tuple[str, ...], paths: Tuple[str, ...], mcp: Tuple[str, ...],
                json_: bool) -> None:
     """List the tools the model would be offered."""
-    with _open(files + paths, mcp) as loaded:
+    with _open(files + paths, mcp, enforce=False) as loaded:
         _list(loaded, json_)
 
 
@@ -106,24 +113,28 @@ def _list(loaded: List[Any], json_: bool) -> None:
 @click.argument("files", nargs=-1, metavar="[PATH]...")
 @_paths_option
 @_mcp_option
+@_no_sandbox_option
 @_reports_errors
-def check(files: Tuple[str, ...], paths: Tuple[str, ...], mcp: Tuple[str, ...]) -> None:
+def check(files: Tuple[str, ...], paths: Tuple[str, ...], mcp: Tuple[str, ...],
+          no_sandbox: bool) -> None:
     """Check tool files: YAML, keys, schemas, names, Python imports; and MCP servers.
+    Also: what this machine's sandbox supports, and each tool's effective policy.
 
     Every problem is printed with its file and line; any problem exits 3.
     """
     from llmrun.base.errors import CONFIG
-    from llmrun.tools.checks import check_paths
+    from llmrun.tools.checks import check_paths, sandbox_report
 
     report = check_paths(default_paths(files + paths, mcp))
     if mcp:
         from llmrun.base.errors import ConfigError
 
         try:
-            with _open((), mcp) as served:
+            with _open((), mcp, no_sandbox) as served:
                 report.tools.extend(served)
         except ConfigError as exc:
             report.problems.append(exc.message)
+    sandbox = sandbox_report(report, _settings(no_sandbox, report))
     for warning in report.warnings:
         click.echo(f"llmrun: warning: {warning}", err=True)
     for problem in report.problems:
@@ -134,6 +145,21 @@ def check(files: Tuple[str, ...], paths: Tuple[str, ...], mcp: Tuple[str, ...]) 
     click.echo(f"ok: {tools} tool{'s' if tools != 1 else ''} in {files} "
                f"file{'s' if files != 1 else ''}"
                + (f" ({', '.join(t.name for t in report.tools)})" if tools else ""))
+    for line in sandbox:  # what this machine enforces, and each tool's policy
+        click.echo(line)
+
+
+def _settings(no_sandbox: bool, report: Any) -> Any:
+    """The config's sandbox settings; a broken config file is one more problem."""
+    from llmrun.base.errors import ConfigError
+    from llmrun.sandbox.policy import Settings, settings_for
+    from llmrun.settings.config import load_config
+
+    try:
+        return settings_for(load_config(), no_sandbox)
+    except ConfigError as exc:
+        report.problems.append(exc.message)
+        return Settings()
 
 
 @tools.command(context_settings=CONTEXT)
@@ -142,9 +168,10 @@ def check(files: Tuple[str, ...], paths: Tuple[str, ...], mcp: Tuple[str, ...]) 
 @_paths_option
 @_mcp_option
 @click.option("--yes", is_flag=True, help="Run a confirm: true tool without asking.")
+@_no_sandbox_option
 @_reports_errors
 def run(name: str, arguments: str, paths: Tuple[str, ...], mcp: Tuple[str, ...],
-        yes: bool) -> None:
+        yes: bool, no_sandbox: bool) -> None:
     """Run tool NAME with JSON arguments, exactly as for a model; print its result.
 
     Exits 7 when the result is an error result (the text the model would see is still
@@ -157,7 +184,7 @@ def run(name: str, arguments: str, paths: Tuple[str, ...], mcp: Tuple[str, ...],
     from llmrun.tools.runner import Toolbox
 
     ctx = RunContext()
-    with ctx.running(), handling(ctx), _open(paths, mcp) as tools:
+    with ctx.running(), handling(ctx), _open(paths, mcp, no_sandbox) as tools:
         loaded = {t.name: t for t in tools}
         if name not in loaded:
             raise ConfigError(f"no tool named '{name}' (loaded: {', '.join(loaded) or 'none'})")

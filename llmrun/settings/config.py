@@ -65,6 +65,11 @@ class Config:
     log: Any = True  # the run log: True, False or "metadata" (llmrun.runlog)
     log_db: Optional[str] = None
     log_keep: Optional[float] = None  # seconds
+    sandbox: bool = True  # false: every tool runs unconfined
+    sandbox_where: str = ""  # file:line of `sandbox:`, for -v
+    sandbox_tools: Dict[str, Any] = field(default_factory=dict)  # name -> Declared
+    sandbox_deny: List[str] = field(default_factory=list)
+    sandbox_network: Optional[str] = None  # "port-only" accepts Landlock's port rule
 
 
 def load_config(environ: Mapping[str, str] = os.environ) -> Config:
@@ -92,9 +97,10 @@ def load_config(environ: Mapping[str, str] = os.environ) -> Config:
 
 
 _TOP_KEYS = ("provider", "model", "system", "tools", "providers", "mcp", "mcp_servers",
-             "prices", "log", "log_db", "log_keep")
-_PROVIDER_KEYS = ("name", "base_url", "api_key_env", "dialect", "headers", "token_field",
-                  "cache", "prices", "schema_mode")
+             "prices", "log", "log_db", "log_keep", "sandbox", "sandbox_tools", "sandbox_deny",
+             "sandbox_network")
+_PROVIDER_KEYS = ("name", "base_url", "api_key_env", "api_key_file", "dialect", "headers",
+                  "token_field", "cache", "prices", "schema_mode")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -126,9 +132,16 @@ def _parse_config(data: Any, lines: Any, path: str) -> Config:
     _parse_mcp(data, cfg, path, lines, fail)
     cfg.prices = _prices(data.get("prices"), lambda p: fail(("prices",), p))
     _parse_log(data, cfg, path, fail)
+    _parse_sandbox(data, cfg, path, lines, fail)
     for i, entry in enumerate(providers):
         provider = _parse_provider(entry, lambda key, problem, i=i:
                                    fail(("providers", i) + ((key,) if key else ()), problem))
+        if isinstance(entry.get("api_key_file"), str) and entry["api_key_file"]:
+            folder = os.path.dirname(os.path.abspath(path))
+            provider.api_key_file = os.path.join(folder, os.path.expanduser(entry["api_key_file"]))
+        elif "api_key_file" in entry:
+            raise fail(("providers", i, "api_key_file"), f"provider '{provider.name}': "
+                       "api_key_file must be the path of a file holding the key")
         if provider.name in cfg.providers:
             raise fail(("providers", i, "name"), f"provider '{provider.name}' is defined twice")
         cfg.providers[provider.name] = provider
@@ -177,6 +190,37 @@ def _parse_log(data: Dict[str, Any], cfg: Config, path: str,
         if seconds is None or seconds <= 0:
             raise fail(("log_keep",), "'log_keep' must be an age such as 90d, 12w or 1y")
         cfg.log_keep = seconds
+
+
+def _parse_sandbox(data: Dict[str, Any], cfg: Config, path: str, lines: Any,
+                   fail: Callable[..., ConfigError]) -> None:
+    """`sandbox`, `sandbox_tools`, `sandbox_deny`, `sandbox_network`."""
+    from llmrun.sandbox.policy import parse
+
+    if "sandbox" in data:
+        if not isinstance(data["sandbox"], bool):
+            raise fail(("sandbox",), "'sandbox' must be true or false")
+        cfg.sandbox, cfg.sandbox_where = data["sandbox"], f"{path}:{lines.at('sandbox')}"
+    tools = data.get("sandbox_tools") or {}
+    if not isinstance(tools, dict):
+        raise fail(("sandbox_tools",), "'sandbox_tools' must map tool or server names to "
+                                       "sandbox policies ({read, write, network, unix} or false)")
+    for name, raw in tools.items():
+        cfg.sandbox_tools[str(name)] = parse(
+            raw, lambda problem, *keys, n=name: fail(("sandbox_tools", n) + keys,
+                                                     f"sandbox_tools: {n}: {problem}"),
+            f"{path}:{lines.at('sandbox_tools', name)}")
+    deny = data.get("sandbox_deny") or []
+    if isinstance(deny, str):
+        deny = [deny]
+    if not isinstance(deny, list) or not all(isinstance(d, str) and d for d in deny):
+        raise fail(("sandbox_deny",), "'sandbox_deny' must be a list of paths")
+    folder = os.path.dirname(os.path.abspath(path))
+    cfg.sandbox_deny = [os.path.join(folder, os.path.expanduser(d)) for d in deny]
+    network = data.get("sandbox_network")
+    if network not in (None, "port-only", "strict"):
+        raise fail(("sandbox_network",), "'sandbox_network' must be port-only or strict")
+    cfg.sandbox_network = network
 
 
 def _tool_paths(value: Any, path: str, fail: Callable[[str], ConfigError]) -> List[str]:

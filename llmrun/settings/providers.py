@@ -165,6 +165,8 @@ class Provider:
     #: model -> USD per million tokens {prompt, completion, cached}, for providers that
     #: report no cost (what --max-cost and `cost` use then)
     prices: Dict[str, Dict[str, float]] = field(default_factory=dict)
+    #: a file (mode 0600) holding the key, so it sits in no environment at all
+    api_key_file: Optional[str] = None
 
 
 #: Presets whose servers take json_schema only on some models or not at all: --schema is

@@ -114,11 +114,33 @@ def resolve_provider(opts: Mapping[str, Any], cfg: Config,
     return provider, _key(provider, environ, need_key, sources)
 
 
+def _key_file(provider: Provider) -> str:
+    """The key from `api_key_file`: a file only its owner may read (mode 0600 or stricter)."""
+    path = provider.api_key_file or ""
+    try:
+        with open(path, "rb") as fh:
+            mode = os.fstat(fh.fileno()).st_mode
+            data = fh.read(65536)
+    except OSError as exc:
+        raise ConfigError(f"provider '{provider.name}': cannot read api_key_file {path}: "
+                          f"{exc.strerror or exc}")
+    if mode & 0o077:
+        raise ConfigError(f"provider '{provider.name}': api_key_file {path} may be read by "
+                          f"others (mode {mode & 0o777:o}); chmod 600 {path}")
+    key = data.decode("utf-8", "replace").strip()
+    if not key:
+        raise ConfigError(f"provider '{provider.name}': api_key_file {path} is empty")
+    return key
+
+
 def _key(provider: Provider, environ: Mapping[str, str], need_key: bool,
          sources: Dict[str, str]) -> Optional[str]:
     api_key = env("LLMRUN_API_KEY", environ)
     if api_key:
         sources["api_key"] = "LLMRUN_API_KEY"
+    elif provider.api_key_file:
+        api_key = _key_file(provider)
+        sources["api_key"] = f"api_key_file {provider.api_key_file}"
     elif provider.api_key_env:
         api_key = env(provider.api_key_env, environ)
         if api_key:

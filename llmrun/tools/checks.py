@@ -109,3 +109,19 @@ def _check_python(tool: Tool, declared: Dict[str, Any], report: Report) -> None:
     for name in sorted(needed - required):
         report.warnings.append(f"{tool.target_where}: tool '{tool.name}': {tool.target} needs "
                                f"'{name}', but the schema does not require it")
+
+
+def sandbox_report(report: Report, settings: Any) -> List[str]:
+    """What this machine's sandbox supports and each tool's effective policy under
+    `settings` (llmrun.sandbox.policy.Settings); a policy it cannot enforce is a problem."""
+    from llmrun.sandbox.support import probe, weaker
+    from llmrun.tools.confine import assign, describe_lines, problem, support_line
+
+    own = [t for t in report.tools if t.runner is None]
+    assign(own, settings)
+    lines = [support_line()] + [f"sandbox: weaker here: {w}" for w in weaker(probe())]
+    why = problem(t.policy for t in own)
+    if why:
+        report.problems.append(f"{why}; run with --no-sandbox (or set sandbox: false in the "
+                               "config) to run tools unconfined")
+    return lines + describe_lines(own)

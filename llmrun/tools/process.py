@@ -15,7 +15,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from llmrun.base.context import current
 
@@ -35,14 +35,29 @@ class Outcome:
 
 
 def run_process(argv: List[str], env: Dict[str, str], timeout: float, cap: int,
-                stdin: Optional[bytes] = None) -> Outcome:
-    """Run `argv` (no shell) in the current directory, stdin from /dev/null or `stdin`.
+                stdin: Optional[bytes] = None, policy: Any = None) -> Outcome:
+    """Run `argv` (no shell) in the current directory, stdin from /dev/null or `stdin`;
+    under the sandbox supervisor when `policy` (llmrun.sandbox.policy.Policy) is enabled.
 
     Raises OSError/ValueError/UnicodeEncodeError when it cannot even start.
     """
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                            start_new_session=True)
+    fds: Tuple[int, ...] = ()
+    done = None  # a confined call's "done" pipe: end-of-file once its supervisor is gone
+    if policy is not None and policy.enabled:
+        from llmrun.sandbox.launch import command
+        from llmrun.tools.childenv import is_secret
+
+        argv, fds, done = command(argv, policy, env, is_secret=is_secret)
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL if stdin is None else
+                                subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=env, start_new_session=True, pass_fds=fds)
+    except BaseException:
+        _close(done)
+        raise
+    finally:
+        _close(fds[1] if fds else None)
+    proc.llmrun_done = done  # type: ignore[attr-defined]
     ctx = current()  # the run's: its deadline, cancel or signal kills this group
     ctx.add_process(proc)
     try:
@@ -57,6 +72,15 @@ def run_process(argv: List[str], env: Dict[str, str], timeout: float, cap: int,
             if pipe is not None and not pipe.closed:
                 pipe.close()
         ctx.discard_process(proc)
+        _close(done)
+
+
+def _close(fd: Optional[int]) -> None:
+    if fd is not None:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 def _feed(proc: subprocess.Popen, data: bytes) -> None:
@@ -155,4 +179,9 @@ def stop_group(proc: subprocess.Popen) -> None:
         proc.wait(timeout=5)
     except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL cannot be ignored
         pass
+    done = getattr(proc, "llmrun_done", None)
+    if done is not None:  # confined: its supervisor kills the rest; wait until it has
+        from llmrun.sandbox.launch import wait_done
+
+        wait_done(done)
 

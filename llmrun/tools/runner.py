@@ -79,8 +79,11 @@ def run_command(tool: Tool, args: Dict[str, Any]) -> ToolResult:
                           tool.parameters.get("properties") or {})
     else:
         argv = ["sh", "-c", tool.target, tool.name]  # type: ignore[list-item]
+    from llmrun.tools.confine import policy_of
+
     try:
-        out = run_process(argv, tool_env(args, tool), tool.timeout, tool.max_output)
+        out = run_process(argv, tool_env(args, tool), tool.timeout, tool.max_output,
+                          policy=policy_of(tool))
     except FileNotFoundError:
         raise ToolError(f"could not start: command {argv[0]!r} not found")
     except UnicodeEncodeError:
@@ -115,19 +118,23 @@ def _exit_words(code: Optional[int]) -> str:
 
 
 def _failed(tool: Tool, what: str, stdout: str, stderr: bytes) -> ToolResult:
+    from llmrun.tools.confine import failure_note
+
     parts = [f"error: tool '{tool.name}' {what}"]
     tail = stderr.decode("utf-8", "replace").strip()[-STDERR_SHOWN:]
     if tail:
         parts.append(f"stderr (end):\n{tail}")
     if stdout.strip():
         parts.append(f"stdout:\n{stdout.rstrip()}")
-    return ToolResult("\n".join(parts), True)
+    parts.append(failure_note(tool))  # the sandbox's one line, when it ran confined
+    return ToolResult("\n".join(p for p in parts if p), True)
 
 
 def run_python(tool: Tool, args: Dict[str, Any]) -> ToolResult:
     """Call the function in a worker process, under the same limits as a command."""
     from llmrun.tools import pyfunc
     from llmrun.tools.childenv import child_env
+    from llmrun.tools.confine import policy_of
     from llmrun.tools.process import run_process
 
     env = child_env(tool.pass_env, {"LLMRUN_TOOL_NAME": tool.name,
@@ -136,7 +143,7 @@ def run_python(tool: Tool, args: Dict[str, Any]) -> ToolResult:
         data = pyfunc.request(tool.target, tool.folder, args,  # type: ignore[arg-type]
                               tool.max_output)
         out = run_process(pyfunc.command(), env, tool.timeout,
-                          6 * tool.max_output + 65536, stdin=data)
+                          6 * tool.max_output + 65536, stdin=data, policy=policy_of(tool))
     except (OSError, ValueError) as exc:
         raise ToolError(f"could not start the Python worker: {exc}")
     answer = pyfunc.parse_result(out.stdout)

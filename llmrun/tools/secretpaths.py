@@ -1,8 +1,8 @@
-"""The paths whose contents never go to a model: the contract's secret list (the sandbox's
-"never readable"), the config's `sandbox_deny`, llmrun's own config file and run log, and
-the kernel's views of processes (/proc: environments, memory). One small place, so the
-sandbox (llmrun/sandbox/) can own the list and attachments, @FILE reads and batch items all
-ask the same question: `refusal(fd, path, cfg)`.
+"""The paths whose contents never go to a model: the sandbox's secret list (what no tool may
+read: llmrun/sandbox/policy.py), the config's `sandbox_deny`, llmrun's own config file, run
+log and key files, and the kernel's views of processes (/proc: environments, memory).
+Attachments, @FILE reads and batch items all ask the same question, `refusal(fd, path, cfg)`,
+whether or not tools run sandboxed (`sandbox: false` unconfines tools, not attachments).
 
 The check is made on the file already opened (its real path through /proc/self/fd, and its
 inode), so a symlink swapped in between the check and the read, a `..` or a hard link to a
@@ -12,18 +12,9 @@ secret file does not get past it.
 from __future__ import annotations
 
 import os
+import types
 from typing import Any, Iterable, List, Optional, Tuple
 
-#: Never read, unless the user's own configuration says otherwise (it cannot, here).
-SECRETS = (
-    "~/.ssh", "~/.gnupg", "~/.aws", "~/.azure", "~/.config/gcloud", "~/.kube", "~/.docker",
-    "~/.netrc", "~/.git-credentials", "~/.config/gh", "~/.config/hub", "~/.password-store",
-    "~/.local/share/keyrings", "~/.npmrc", "~/.pypirc", "~/.cargo/credentials",
-    "~/.cargo/credentials.toml", "~/.gem/credentials", "~/.terraform.d", "~/.config/rclone",
-    "~/.mozilla", "~/.config/google-chrome", "~/.config/chromium", "~/.bash_history",
-    "~/.zsh_history", "~/.python_history", "~/.local/share/fish/fish_history",
-    "/etc/shadow", "/etc/gshadow",
-)
 #: Pseudo-filesystems whose files show a process's environment, memory or the kernel's.
 KERNEL = ("/proc", "/sys")
 #: The most entries looked through for a hard link to a secret file (only for a file with
@@ -33,14 +24,16 @@ MAX_SCAN = 20_000
 
 def denied(cfg: Any = None) -> List[str]:
     """Every denied path, expanded against HOME (both as written and with symlinks
-    resolved): the secrets, the config's sandbox_deny, its own file and the run log."""
-    paths = list(SECRETS) + list(getattr(cfg, "sandbox_deny", None) or [])
-    for name in ("path", "log_db"):
-        value = getattr(cfg, name, None)
-        if isinstance(value, str) and value:
-            paths.append(value)
-            if name == "log_db":
-                paths += [value + s for s in ("-wal", "-shm", "-journal")]
+    resolved): the sandbox's secrets and its deny list for this config, taken as if the
+    sandbox were on, and the run log or config file named in the environment."""
+    from llmrun.sandbox.policy import SECRETS, settings_for
+
+    on = types.SimpleNamespace(**(vars(cfg) if cfg is not None else {}))
+    on.sandbox = True
+    named = [os.environ.get(v) for v in ("LLMRUN_LOG_DB", "LLMRUN_CONFIG")]
+    named = [p for p in named if p]
+    paths = list(SECRETS) + settings_for(on).deny + named
+    paths += [p + s for p in named for s in ("-wal", "-shm", "-journal")]
     out: List[str] = []
     for path in paths:
         full = os.path.abspath(os.path.expanduser(path))

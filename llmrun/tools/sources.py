@@ -28,23 +28,34 @@ def mcp_names(given: Sequence[str], cfg: Any) -> List[str]:
 def open_tools(paths: Sequence[str], only: Sequence[str], mcp: Sequence[str], cfg: Any,
                show: Optional[Callable[[str], None]] = None, source: str = "",
                warn: Optional[Callable[[str], None]] = None,
-               started: Optional[List[Any]] = None) -> Iterator[List[Any]]:
+               started: Optional[List[Any]] = None, sandbox: Any = None,
+               enforce: bool = True) -> Iterator[List[Any]]:
     """The tools of `paths` and of the MCP servers `mcp` names, while the servers run.
 
     `started`: servers already running for several runs (a Session's), used and left running;
-    otherwise the servers are started here and stopped after."""
+    otherwise the servers are started here and stopped after. `sandbox`
+    (llmrun.sandbox.policy.Settings, else the config's) gives each tool and server its policy;
+    with `enforce`, a policy this machine cannot enforce is exit 3 before any server starts or
+    any tool is offered."""
+    from llmrun.sandbox.policy import settings_for
+    from llmrun.tools.confine import assign, require
     from llmrun.tools.spec import load_tools, unique_names
 
+    settings = sandbox if sandbox is not None else settings_for(cfg)
     try:
         tools = load_tools(paths, source=source, warn=warn) if paths else []
     except ConfigError as exc:  # the message counts every problem, as `tools check` does
         from llmrun.tools.checks import counted
 
         raise counted(exc, paths) from None
+    assign(tools, settings)
+    offered = [t for t in tools if not only or t.name in only]
     servers: List[Any] = list(started or [])
     own = started is None and bool(mcp)
     if own:
-        servers = start_servers(mcp, cfg, show)
+        servers = start_servers(mcp, cfg, show, settings, offered if enforce else None)
+    elif enforce:
+        require(offered)
     try:
         for server in servers:
             tools.extend(server.tools())
@@ -63,13 +74,22 @@ def open_tools(paths: Sequence[str], only: Sequence[str], mcp: Sequence[str], cf
             stop_all(servers)
 
 
-def start_servers(mcp: Sequence[str], cfg: Any, show: Optional[Callable[[str], None]] = None
-                  ) -> List[Any]:
-    """Start the MCP servers `mcp` names (files or the config's names), in parallel."""
+def start_servers(mcp: Sequence[str], cfg: Any, show: Optional[Callable[[str], None]] = None,
+                  sandbox: Any = None, enforce: Optional[List[Any]] = ()) -> List[Any]:
+    """Start the MCP servers `mcp` names (files or the config's names), in parallel, each
+    stdio server under its policy; fail closed first (with the tools in `enforce`, unless it
+    is None) when a policy cannot be enforced here."""
+    from llmrun.sandbox.policy import settings_for
+    from llmrun.tools.confine import assign, require
     from llmrun.tools.mcp.source import start_all
     from llmrun.tools.mcp.spec import parse_server, resolve
 
-    return start_all(resolve(list(mcp), _Configured(cfg.mcp_servers, parse_server)), show)
+    specs = resolve(list(mcp), _Configured(cfg.mcp_servers, parse_server))
+    stdio = [s for s in specs if s.command]
+    assign(stdio, sandbox if sandbox is not None else settings_for(cfg))
+    if enforce is not None:
+        require(stdio + list(enforce))
+    return start_all(specs, show)
 
 
 class _Configured(Mapping):

@@ -16,7 +16,7 @@ from llmrun.base.errors import ConfigError
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _KINDS = ("command", "shell", "python")
 _KEYS = {"name", "description", "parameters", "timeout", "confirm", "max_output", "pass_env",
-         *_KINDS}
+         "sandbox", *_KINDS}
 _ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_MAX_OUTPUT = 64 * 1024
@@ -42,6 +42,8 @@ class Tool:
     origin: str = ""  # where a tool from elsewhere (an MCP server) comes from, for messages
     #: how a tool that is not a process of ours is called (an MCP server's): args -> result
     runner: Any = field(default=None, repr=False, compare=False)
+    sandbox: Any = None  # what its file declares (llmrun.sandbox.policy.Declared)
+    policy: Any = field(default=None, repr=False, compare=False)  # the run's effective one
     _validator: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -205,13 +207,13 @@ def _parse(entry: Any, at: _Where, folder: str) -> Tool:
               check(_number, entry, "timeout", DEFAULT_TIMEOUT, name, at),
               check(_confirm, entry, name, at),
               check(_number, entry, "max_output", DEFAULT_MAX_OUTPUT, name, at),
-              check(_pass_env, entry, name, at)]
+              check(_pass_env, entry, name, at), check(_sandbox, entry, name, at)]
     if problems:
         raise ToolFileError(problems)
-    parameters, description, timeout, confirm, max_output, pass_env = fields
+    parameters, description, timeout, confirm, max_output, pass_env, sandbox = fields
     return Tool(name, description, parameters, kind, target, timeout, confirm,
                 at.path, at.lines.at(*at.base), folder, int(max_output),
-                at.lines.at(*at.base, kind), pass_env)
+                at.lines.at(*at.base, kind), pass_env, sandbox=sandbox)
 
 
 def _name(entry: Dict[str, Any], at: _Where) -> str:
@@ -237,6 +239,15 @@ def _pass_env(entry: Dict[str, Any], name: str, at: _Where) -> List[str]:
         raise at.fail(f"tool '{name}': pass_env must be a list of environment variable names "
                       "(e.g. [GITHUB_TOKEN])", "pass_env")
     return list(value)
+
+
+def _sandbox(entry: Dict[str, Any], name: str, at: _Where) -> Any:
+    from llmrun.sandbox.policy import parse
+
+    where = f"{at.path}:{at.lines.at(*at.base, 'sandbox')}"
+    return parse(entry.get("sandbox"),
+                 lambda problem, *keys: at.fail(f"tool '{name}': {problem}", "sandbox", *keys),
+                 where)
 
 
 def _target(kind: str, value: Any, fail: Callable[[str], ConfigError]) -> Union[List[str], str]:

@@ -137,16 +137,28 @@ class McpServer:
             result = self.session.request("tools/call",  # type: ignore[union-attr]
                                           {"name": name, "arguments": args}, self.spec.timeout)
         except TimeoutError:
-            return ToolResult(f"error: tool '{name}' of MCP server '{self.spec.name}' timed out "
-                              f"after {self.spec.timeout:g} s; the call was cancelled", True)
+            return self._noted(ToolResult(f"error: tool '{name}' of MCP server "
+                                          f"'{self.spec.name}' timed out after "
+                                          f"{self.spec.timeout:g} s; the call was cancelled",
+                                          True))
         except ServerGone as exc:
             tail = self.transport.stderr_tail()
-            return ToolResult(f"error: MCP server '{self.spec.name}' is gone: {exc}"
-                              + (f"\nits stderr (end):\n{tail}" if tail else ""), True)
+            return self._noted(ToolResult(f"error: MCP server '{self.spec.name}' is gone: {exc}"
+                                          + (f"\nits stderr (end):\n{tail}" if tail else ""),
+                                          True))
         except RpcError as exc:
             return ToolResult(f"error: MCP server '{self.spec.name}' refused the call to "
                               f"'{name}': {exc}", True)
-        return to_result(result, tool.max_output, name)
+        return self._noted(to_result(result, tool.max_output, name))
+
+    def _noted(self, result: Any) -> Any:
+        """A failed call of a confined stdio server says so, with its policy, in one line."""
+        if result.is_error and self.spec.command:
+            from llmrun.tools.confine import failure_note
+
+            note = failure_note(self.spec)
+            result.content += f"\n{note}" if note else ""
+        return result
 
     def stop(self) -> None:
         if self.session is not None:

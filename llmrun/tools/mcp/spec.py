@@ -12,7 +12,8 @@ from llmrun.base.errors import ConfigError
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _KEYS = {"command", "args", "env", "cwd", "url", "headers", "type", "transport", "tools",
-         "exclude_tools", "timeout", "startup_timeout", "confirm", "disabled", "description"}
+         "exclude_tools", "timeout", "startup_timeout", "confirm", "disabled", "description",
+         "sandbox"}
 
 
 @dataclass
@@ -30,6 +31,8 @@ class ServerSpec:
     timeout: float = 60.0
     startup_timeout: float = 30.0
     confirm: Union[bool, List[str], None] = None  # None: follow the tool's annotations
+    sandbox: Any = None  # what its entry declares (llmrun.sandbox.policy.Declared)
+    policy: Any = field(default=None, repr=False, compare=False)  # the run's effective one
 
 
 def expand(value: str, where: str, environ: Mapping[str, str] = os.environ) -> str:
@@ -76,6 +79,9 @@ def parse_server(name: str, raw: Any, where: str) -> ServerSpec:
     if confirm is not None and not isinstance(confirm, bool):
         confirm = _texts(confirm, "confirm", fail)
     spec.confirm = confirm
+    from llmrun.sandbox.policy import parse
+
+    spec.sandbox = parse(raw.get("sandbox"), lambda problem, *keys: fail(problem), where)
     return spec
 
 

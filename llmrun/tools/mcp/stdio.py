@@ -26,16 +26,27 @@ class StdioTransport:
                  ) -> None:
         from llmrun.base.context import current
         from llmrun.tools.childenv import child_env
+        from llmrun.tools.confine import policy_of
 
         self.spec = spec
         self._deliver, self._gone = deliver, gone
         self.ignored = 0  # lines of stdout that were not JSON-RPC
         read_end, write_end = os.pipe()  # ours alone: no file object shares the write end
+        argv, env, fds = [spec.command, *spec.args], child_env(extra=spec.env), ()
         try:
-            self.proc = subprocess.Popen([spec.command, *spec.args],  # type: ignore[list-item]
+            if policy_of(spec).enabled:  # confined, under its supervisor
+                from llmrun.sandbox.launch import command
+                from llmrun.tools.childenv import is_secret
+
+                argv, fds, done = command(argv, policy_of(spec), env, spec.cwd,  # type: ignore
+                                          is_secret=is_secret)
+                os.close(done)  # its reader thread's end-of-file says the same
+            self.proc = subprocess.Popen(argv,  # type: ignore[arg-type]
                                          stdin=read_end, stdout=subprocess.PIPE,
-                                         stderr=subprocess.PIPE, cwd=spec.cwd,
-                                         env=child_env(extra=spec.env), start_new_session=True)
+                                         stderr=subprocess.PIPE, cwd=spec.cwd, env=env,
+                                         start_new_session=True, pass_fds=fds)
+            if fds:
+                os.close(fds[1])
         except (OSError, ValueError) as exc:
             os.close(write_end)
             raise ServerGone(f"cannot start {spec.command!r}: "

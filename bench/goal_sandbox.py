@@ -1,0 +1,36 @@
+"""Goal 7: the sandbox's cost. The replayed one-tool ask with the sandbox on costs at most
+1.1x the same with --no-sandbox (wall, whole process), and a confined `command` tool call
+adds at most 20 ms (the call's duration as llmrun reports it, on minus off). Measured side by
+side, alternating, with the same cassette and the same `true` tool."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import List
+
+from common import Row, log, measure, median
+from goal_tools import _replay, _tool
+
+
+def goal8(runs: int) -> List[Row]:
+    log(f"goal 8: the sandbox, {runs} runs")
+    folder = tempfile.mkdtemp(prefix="llmrun-bench-sandbox-")
+    os.mkdir(os.path.join(folder, "tools"))
+    _tool(os.path.join(folder, "tools"), "noop", ["true"])
+    command = _replay(folder, ["noop"])
+    walls = {"on": [], "off": []}
+    calls = {"on": [], "off": []}
+    for _ in range(max(runs, 5) * 2):
+        for mode, extra in (("on", []), ("off", ["--no-sandbox"])):
+            sample = measure(command[:-1] + extra + command[-1:])
+            walls[mode].append(sample.wall)
+            calls[mode].append(json.loads(sample.stdout)["tool_calls"][0]["duration_s"])
+    on, off = median(walls["on"]), median(walls["off"])
+    added = (median(calls["on"]) - median(calls["off"])) * 1000
+    return [Row("8", "replayed one-tool ask (`true` as a `command` tool), sandbox on, wall",
+                on, off, "the same with `--no-sandbox`", "s", "<= 1.1x", on <= 1.1 * off),
+            Row("8", "time a confined `command` tool call adds (its duration, on minus off)",
+                added, None, f"unconfined call: {median(calls['off']) * 1000:.2f} ms", "ms",
+                "<= 20 ms", added <= 20)]
