@@ -279,3 +279,15 @@ def test_attach_dash_and_no_stdin_contradict(server, run_cli):
     run = ask(run_cli, server, "--no-stdin", "-a", "-", "x", input=PNG)
     assert run.code == 2 and "--no-stdin" in run.stderr
     assert server.requests == []
+
+
+def test_sandbox_off_still_never_attaches_secrets_nor_sandbox_deny_paths(server, run_cli,
+                                                                        tmp_path):
+    secret = plant_secret(tmp_path)
+    private = write(tmp_path, "private/diary.txt", "dear diary")
+    write(tmp_path / "config" / "llmrun", "config.yaml",
+          f"sandbox: false\nsandbox_deny: [{tmp_path / 'private'}]\n")
+    for path in (secret, private):
+        run = ask(run_cli, server, "--no-stdin", "-a", path, "x")
+        assert run.code == 2 and "secret" in run.stderr, (path, run)
+    assert server.requests == []
