@@ -22,8 +22,12 @@ HOSTILE = os.path.join(ROOT, "tests", "mcp", "hostile_server.py")
 
 
 def hostile(tmp_path, *mode, **more):
-    return dict({"command": sys.executable,
-                 "args": [HOSTILE, *map(str, mode), str(tmp_path)]}, **more)
+    """The server writes its markers into tmp_path/marks, which its sandbox lets it write
+    (not tmp_path itself: HOME and llmrun's own folders are in there, and stay unwritable)."""
+    marks = tmp_path / "marks"
+    marks.mkdir(exist_ok=True)
+    return dict({"command": sys.executable, "args": [HOSTILE, *map(str, mode), str(marks)],
+                 "sandbox": {"write": [str(marks)]}}, **more)
 
 
 def wait_for_file(path, limit=60):
@@ -43,7 +47,7 @@ def test_a_server_that_stops_reading_cannot_block_a_call_past_its_timeout(server
     assert proc.returncode == 0, proc.stderr
     call = json.loads(proc.stdout)["tool_calls"][0]
     assert call["is_error"] and "timed out after 1 s" in call["result"]
-    assert os.path.exists(tmp_path / "full")  # the server really left the pipe full
+    assert os.path.exists(tmp_path / "marks" / "full")  # the server really left the pipe full
     assert_none_left(tmp_path)
 
 
@@ -55,7 +59,7 @@ def test_sigterm_while_a_deaf_server_holds_a_call_ends_the_run_and_the_server(se
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env_for(tmp_path), cwd=str(tmp_path))
     try:
-        wait_for_file(tmp_path / "full")  # the call's write is stuck in a full pipe
+        wait_for_file(tmp_path / "marks" / "full")  # the call's write is stuck in a full pipe
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     finally:

@@ -160,7 +160,7 @@ def test_deadline_also_bounds_a_silent_server(server, tmp_path):
     proc = llmrun(base(server, "--json", "--deadline", "1", "Hi"), tmp_path)
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 6 and json.loads(out)["error"]["type"] == "deadline"
-    assert time.monotonic() - start < 4
+    assert time.monotonic() - start < 8  # the reply alone would take 10 s or more
 
 
 # -- exit codes that never lie -------------------------------------------------------------------

@@ -16,7 +16,7 @@ from llmrun.api.options import RunOptions
 from llmrun.api.run import check_prompt, execute, load_attachments
 from llmrun.api.session import Session
 from llmrun.base.context import Interrupt, RunContext
-from llmrun.base.events import Consumer, public
+from llmrun.base.events import PUBLIC_TYPES, Consumer, public
 
 __all__ = ["ask", "events", "Session", "RunOptions"]
 
@@ -61,7 +61,8 @@ def _stream(options: RunOptions, prompt: str, session: Any,
         while True:
             event = sink.items.get()
             finished = event["type"] == "result"
-            yield public(event)
+            if event["type"] in PUBLIC_TYPES:
+                yield public(event)
             if finished:
                 return
     finally:

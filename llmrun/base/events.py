@@ -10,13 +10,14 @@ The tool loop, the transport and the tool sources emit events through the run co
     tool_result  {"step", "id", "name", "result", "is_error", "duration_s"}
     step         {"step", "finish_reason", "model", "usage"}
     retry        {"attempt", "wait_s", "reason"}
-    note         {"message"}                      a choice llmrun made, or a server's line
+    note         {"message"}                      a choice llmrun made, a server's line, a
+                                                  tool's sandbox policy (-v; not public)
     warning      {"message"}
     result       the keys of the --json object, and "exit_code"; last, on every end
 
 Keys that start with `_` are private: the consumers inside llmrun read them (the whole step
 for the run log, the raw arguments for a progress line), `public()` drops them, so `--events`
-lines and `llmrun.events()` carry exactly the keys above. The consumers: the plain and `--json`
+lines and `llmrun.events()` carry exactly the keys above (and every type but `note`). The consumers: the plain and `--json`
 renderers and `--events` (llmrun/output), the run log, a batch's aggregator, the API's queue.
 """
 
@@ -28,6 +29,11 @@ from typing import Any, Dict, Iterable, List, Optional
 VERSION = 1
 TYPES = ("start", "text", "reasoning", "tool_call", "tool_result", "step", "retry", "note",
          "warning", "result")
+
+
+#: What scripts see (`--events`, `llmrun.events()`): every type but `note`, which is the -v
+#: chatter on stderr (and the run log's).
+PUBLIC_TYPES = frozenset(t for t in TYPES if t != "note")
 
 
 def public(event: Dict[str, Any]) -> Dict[str, Any]:

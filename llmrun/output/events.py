@@ -13,7 +13,7 @@ import json
 from json.encoder import encode_basestring
 from typing import Any, Dict
 
-from llmrun.base.events import public
+from llmrun.base.events import PUBLIC_TYPES, public
 from llmrun.base.safetext import mend
 from llmrun.output.render import Renderer
 
@@ -31,7 +31,7 @@ class EventsRenderer(Renderer):
         if kind in ("text", "reasoning"):
             if event["text"]:
                 self._delta(kind, event["step"], event["text"])
-        else:
+        elif kind in PUBLIC_TYPES:
             if kind in ("step", "result"):
                 self.flush()
             self._emit(public(event))
