@@ -57,7 +57,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5, help="runs per measurement (median)")
     parser.add_argument("--quick", action="store_true", help="fewer runs, no openai SDK")
     parser.add_argument("--no-openai", action="store_true", help="skip the openai SDK column")
-    parser.add_argument("--only", default="12345678", help="goals to run, e.g. 34")
+    parser.add_argument("--only", default="123456789", help="goals to run, e.g. 34")
     parser.add_argument("--write", action="store_true", help="update bench/RESULTS.md")
     args = parser.parse_args()
     runs = 2 if args.quick else args.runs
@@ -66,6 +66,7 @@ def main() -> int:
         from openai_env import openai_python as find_openai
 
         openai_python = find_openai()
+    import goal_batch
     import goal_latency
     import goal_mcp
     import goal_runlog
@@ -84,7 +85,8 @@ def main() -> int:
              "5": lambda: goal_tools.goal5(runs),
              "6": lambda: goal_mcp.goal6(runs),
              "7": lambda: goal_runlog.goal7(runs),
-             "8": lambda: goal_sandbox.goal8(runs)}
+             "8": lambda: goal_sandbox.goal8(runs),
+             "9": lambda: goal_batch.goal9(max(1, runs // 2))}
     try:
         for goal, measure_goal in goals.items():
             if goal not in args.only:

@@ -40,6 +40,7 @@ class Received:
     headers: Dict[str, str]
     body: bytes
     at: float
+    ended: Optional[float] = None  # when the reply was sent to its end (or given up)
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -84,7 +85,10 @@ class TestServer:
                     reply = reply or (server.replies.pop(0) if server.replies else Reply(
                         b'{"error": {"message": "test server: no reply queued"}}', 599,
                         {"Content-Type": "application/json"}, mode="length"))
-                server._send(self, reply)
+                try:
+                    server._send(self, reply)
+                finally:
+                    received.ended = time.monotonic()
 
         class Server(ThreadingHTTPServer):
             daemon_threads = True
@@ -121,6 +125,11 @@ class TestServer:
     def add(self, *replies: Reply) -> None:
         with self._lock:
             self.replies.extend(replies)
+
+    def in_flight(self, at: float) -> int:
+        """How many requests were being answered at the moment `at` (from the records)."""
+        return sum(1 for r in list(self.requests)
+                   if r.at <= at and (r.ended is None or r.ended > at))
 
     def bodies(self) -> List[Any]:
         return [r.json() for r in self.requests]

@@ -85,6 +85,10 @@ class SchemaError(LlmrunError, code=SCHEMA, kind="schema"):
     """--schema: the final answer is not valid against the schema, even after a repair."""
 
 
+class InputError(LlmrunError, code=USAGE, kind="input"):
+    """llmrun batch: an item's line cannot run (not JSON, no prompt, a repeated id)."""
+
+
 class Interrupted(LlmrunError, code=INTERRUPTED, kind="interrupted"):
     """A signal: 130 (SIGINT), 143 (SIGTERM), 129 (SIGHUP)."""
 

@@ -10,8 +10,8 @@ from typing import List, Tuple
 EXIT_CODES: List[Tuple[str, str, str]] = [
     ("0", "answered", ""),
     ("1", "a bug in llmrun (only that)", ""),
-    ("2", "bad command line", "usage"),
-    ("3", "configuration (provider, API key, tool, config, --schema, cassette, MCP)",
+    ("2", "bad command line (batch: a bad input line, on its item's line)", "usage, input"),
+    ("3", "configuration (provider, API key, tool, config, --schema, cassette, MCP, sandbox)",
      "config, replay_mismatch"),
     ("4", "the API answered an HTTP error", "api"),
     ("5", "cannot connect, or the stream failed", "connection, stream"),
@@ -19,6 +19,7 @@ EXIT_CODES: List[Tuple[str, str, str]] = [
                                      "max_tokens"),
     ("7", "answered, but a tool failed (--fail-on-tool-error)", "tool_error"),
     ("8", "the answer does not match --schema", "schema"),
+    ("9", "llmrun batch: some items did not answer (each line has its own code)", ""),
     ("130/143/129", "SIGINT / SIGTERM / SIGHUP", "interrupted"),
 ]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Tuple
 
 import click
 
@@ -20,7 +20,8 @@ class _LazyGroup(click.Group):
     """Subcommands that live in their own module, imported only when used or listed."""
 
     lazy = {"tools": ("llmrun.cli.tools", "tools"), "config": ("llmrun.cli.main", "config_group"),
-            "log": ("llmrun.cli.log", "log_group"), "run": ("llmrun.cli.run", "run")}
+            "log": ("llmrun.cli.log", "log_group"), "batch": ("llmrun.cli.batch", "batch"),
+            "run": ("llmrun.cli.run", "run")}
 
     def list_commands(self, ctx: click.Context) -> List[str]:
         return sorted(set(super().list_commands(ctx)) | set(self.lazy))
@@ -81,93 +82,111 @@ def _tool_paths(ctx: click.Context, param: click.Parameter, value: Any) -> List[
     return list(value or ())
 
 
-#: The options of `ask`, shared by `llmrun run` (llmrun/cli/run.py), which takes them all.
-ASK_OPTIONS = [
-    click.option("-m", "--model", metavar="ID",
-                 help="Model id sent as `model` [env LLMRUN_MODEL]."),
-    click.option("-p", "--provider", metavar="NAME", shell_complete=_complete_provider,
-                 help="openai, openrouter, vercel, groq, xai, … or one from the config file "
-                      "[env LLMRUN_PROVIDER]."),
-    click.option("--base-url", metavar="URL",
-                 help="API root; requests go to URL/chat/completions [env LLMRUN_BASE_URL]."),
-    click.option("-s", "--system", metavar="TEXT", help="System message, sent first."),
-    click.option("-a", "--attach", "attach", metavar="PATH|URL|-", multiple=True,
-                 callback=_tool_paths,
-                 help="Attach an image, a PDF or a text file (its type read from its bytes), "
-                      "an https: image URL, or - for standard input; repeatable."),
-    click.option("-t", "--tools", "tools", metavar="PATH", multiple=True, callback=_tool_paths,
-                 help="Tool YAML file or folder; repeatable [env LLMRUN_TOOLS]."),
-    click.option("--tool", "tool", metavar="NAME", multiple=True,
-                 help="Offer only this tool; repeatable."),
-    click.option("--mcp", "mcp", metavar="SPEC", multiple=True,
-                 help="MCP servers: an mcpServers JSON/YAML file, or a server NAME from the "
-                      "config; repeatable [env LLMRUN_MCP]."),
-    click.option("--approve", "approve", metavar="NAME", multiple=True,
-                 help="Run this confirm-needing tool without asking; repeatable."),
-    click.option("--max-tokens", type=click.IntRange(min=1), metavar="N", help="Output limit."),
-    click.option("--temperature", type=FiniteFloat(min=0), metavar="F",
-                 help="Sampling temperature (0 for the most predictable answers)."),
-    click.option("--reasoning-effort", type=click.Choice(["minimal", "low", "medium", "high"]),
-                 help="Reasoning effort, in the provider's dialect."),
-    click.option("--max-steps", type=click.IntRange(min=1), default=10, show_default=True,
-                 metavar="N", help="Most model calls in one run."),
-    click.option("--json", "json_", is_flag=True, help="Print one JSON object at the end."),
-    click.option("--events", is_flag=True,
-                 help="Print one JSON event per line as things happen, a result event last."),
-    click.option("--max-cost", type=FiniteFloat(min=0, min_open=True), metavar="USD",
-                 help="Start no step once the run cost this much (exit 6)."),
-    click.option("--deadline", type=FiniteFloat(min=0, min_open=True), metavar="SECONDS",
-                 help="End the whole run by then, tools killed (exit 6)."),
-    click.option("--max-tool-calls", type=click.IntRange(min=0), metavar="N",
-                 help="Most tool calls in one run (exit 6)."),
-    click.option("--fail-on-tool-error", is_flag=True,
-                 help="Exit 7 after the answer when a tool call ended in an error."),
-    click.option("--schema", metavar="SCHEMA",
-                 help="The answer must be JSON valid against this JSON Schema (file or inline)."),
-    click.option("--schema-mode", type=click.Choice(["auto", "response_format", "tool"]),
-                 default="auto", show_default=True, help="How --schema is asked for."),
-    click.option("--stream/--no-stream", default=None,
-                 help="Write the answer as it arrives [default: when stdout is a terminal]."),
-    click.option("-q", "--quiet", is_flag=True, help="Nothing on stderr but errors."),
-    click.option("-v", "--verbose", is_flag=True,
-                 help="Tool calls, results, reasoning and per-step usage on stderr."),
-    click.option("--show-reasoning", is_flag=True,
-                 help="Show the model's reasoning, dimmed, on stderr as it arrives."),
-    click.option("--yes", is_flag=True, help="Run tools marked confirm: true without asking."),
-    click.option("--parallel", type=click.IntRange(1, 16), default=16, show_default=True,
-                 metavar="N", help="Most tools running at once."),
-    click.option("--timeout", type=FiniteFloat(min=0, min_open=True), default=120,
-                 show_default=True, metavar="SECONDS", help="Connect and read timeout."),
-    click.option("--retries", type=click.IntRange(min=0), default=2, show_default=True,
-                 metavar="N", help="Retries for connection errors, 429 and 5xx."),
-    click.option("--record", metavar="FILE", type=click.Path(dir_okay=False),
-                 help="Write the run's HTTP traffic to a cassette."),
-    click.option("--replay", metavar="FILE", type=click.Path(dir_okay=False),
-                 help="Answer requests from a cassette instead of the network."),
-    click.option("--replay-strict", is_flag=True,
-                 help="With --replay: fail when a request's messages differ from the recording."),
-    click.option("--no-cache", is_flag=True,
-                 help="Do not ask for prompt caching (Anthropic models via OpenRouter, Vercel)."),
-    click.option("--no-stdin", is_flag=True, help="Do not read standard input."),
-    click.option("--no-log", is_flag=True,
-                 help="Keep nothing of this run in the run log [env LLMRUN_NO_LOG=1]."),
-    click.option("-c", "--continue", "continue_last", is_flag=True,
-                 help="Go on with the newest finished ask run of the run log."),
-    click.option("--cid", metavar="ID", help="Go on with this run of the run log ('llmrun log')."),
-    click.option("--no-sandbox", is_flag=True, help="Run every tool unconfined (no sandbox)."),
+def _option(*decls: str, batch: bool = True, batch_help: Optional[str] = None,
+            **attrs: Any) -> Tuple[Any, Any]:
+    """The option for `ask`, and for `batch` (None: not a batch option; `batch_help`: what
+    it does there, when that differs)."""
+    in_batch = click.option(*decls, **dict(attrs, help=batch_help or attrs.get("help")))
+    return click.option(*decls, **attrs), (in_batch if batch else None)
+
+
+#: The options of `llmrun ask`, in --help order, shared with `llmrun batch` and `llmrun run`;
+#: `batch=False` marks those only a single run at a terminal has (exit 2 in a batch).
+ASK_OPTIONS: List[Tuple[Any, Any]] = [
+    _option("-m", "--model", metavar="ID", help="Model id sent as `model` [env LLMRUN_MODEL]."),
+    _option("-p", "--provider", metavar="NAME", shell_complete=_complete_provider,
+            help="openai, openrouter, vercel, groq, xai, … or one from the config file "
+                 "[env LLMRUN_PROVIDER]."),
+    _option("--base-url", metavar="URL",
+            help="API root; requests go to URL/chat/completions [env LLMRUN_BASE_URL]."),
+    _option("-s", "--system", metavar="TEXT", help="System message, sent first."),
+    _option("-a", "--attach", "attach", metavar="PATH|URL|-", multiple=True, callback=_tool_paths,
+            help="Attach an image, a PDF or a text file (its type read from its bytes), an "
+                 "https: image URL, or - for standard input; repeatable.",
+            batch_help="Attach this file or https: image URL to every item (before the "
+                       "item's own attach); repeatable."),
+    _option("-t", "--tools", "tools", metavar="PATH", multiple=True, callback=_tool_paths,
+            help="Tool YAML file or folder; repeatable [env LLMRUN_TOOLS]."),
+    _option("--tool", "tool", metavar="NAME", multiple=True,
+            help="Offer only this tool; repeatable."),
+    _option("--mcp", "mcp", metavar="SPEC", multiple=True,
+            help="MCP servers: an mcpServers JSON/YAML file, or a server NAME from the "
+                 "config; repeatable [env LLMRUN_MCP]."),
+    _option("--approve", "approve", metavar="NAME", multiple=True,
+            help="Run this confirm-needing tool without asking; repeatable."),
+    _option("--max-tokens", type=click.IntRange(min=1), metavar="N", help="Output limit."),
+    _option("--temperature", type=FiniteFloat(min=0), metavar="F",
+            help="Sampling temperature (0 for the most predictable answers)."),
+    _option("--reasoning-effort", type=click.Choice(["minimal", "low", "medium", "high"]),
+            help="Reasoning effort, in the provider's dialect."),
+    _option("--max-steps", type=click.IntRange(min=1), default=10, show_default=True,
+            metavar="N", help="Most model calls in one run."),
+    _option("--json", "json_", is_flag=True, help="Print one JSON object at the end.",
+            batch_help="Accepted; the item lines are JSON anyway."),
+    _option("--events", is_flag=True, batch=False,
+            help="Print one JSON event per line as things happen, a result event last."),
+    _option("--max-cost", type=FiniteFloat(min=0, min_open=True), metavar="USD",
+            help="Start no step once the run cost this much (exit 6)."),
+    _option("--deadline", type=FiniteFloat(min=0, min_open=True), metavar="SECONDS",
+            help="End the whole run by then, tools killed (exit 6)."),
+    _option("--max-tool-calls", type=click.IntRange(min=0), metavar="N",
+            help="Most tool calls in one run (exit 6)."),
+    _option("--fail-on-tool-error", is_flag=True,
+            help="Exit 7 after the answer when a tool call ended in an error."),
+    _option("--schema", metavar="SCHEMA",
+            help="The answer must be JSON valid against this JSON Schema (file or inline)."),
+    _option("--schema-mode", type=click.Choice(["auto", "response_format", "tool"]),
+            default="auto", show_default=True, help="How --schema is asked for."),
+    _option("--stream/--no-stream", default=None, batch=False,
+            help="Write the answer as it arrives [default: when stdout is a terminal]."),
+    _option("-q", "--quiet", is_flag=True, help="Nothing on stderr but errors.",
+            batch_help="Nothing on stderr but errors (no progress, no summary)."),
+    _option("-v", "--verbose", is_flag=True,
+            help="Tool calls, results, reasoning and per-step usage on stderr.",
+            batch_help="One line on stderr as each item ends."),
+    _option("--show-reasoning", is_flag=True, batch=False,
+            help="Show the model's reasoning, dimmed, on stderr as it arrives."),
+    _option("--yes", is_flag=True, help="Run tools marked confirm: true without asking."),
+    _option("--parallel", type=click.IntRange(1, 16), default=16, show_default=True,
+            metavar="N", help="Most tools running at once."),
+    _option("--timeout", type=FiniteFloat(min=0, min_open=True), default=120,
+            show_default=True, metavar="SECONDS", help="Connect and read timeout."),
+    _option("--retries", type=click.IntRange(min=0), default=2, show_default=True,
+            metavar="N", help="Retries for connection errors, 429 and 5xx."),
+    _option("--record", metavar="FILE", type=click.Path(dir_okay=False), batch=False,
+            help="Write the run's HTTP traffic to a cassette."),
+    _option("--replay", metavar="FILE", type=click.Path(dir_okay=False), batch=False,
+            help="Answer requests from a cassette instead of the network."),
+    _option("--replay-strict", is_flag=True, batch=False,
+            help="With --replay: fail when a request's messages differ from the recording."),
+    _option("--no-cache", is_flag=True,
+            help="Do not ask for prompt caching (Anthropic models via OpenRouter, Vercel)."),
+    _option("--no-stdin", is_flag=True, help="Do not read standard input.",
+            batch_help="Accepted; items never read standard input."),
+    _option("--no-log", is_flag=True,
+            help="Keep nothing of this run in the run log [env LLMRUN_NO_LOG=1]."),
+    _option("-c", "--continue", "continue_last", is_flag=True, batch=False,
+            help="Go on with the newest finished ask run of the run log."),
+    _option("--cid", metavar="ID", batch=False,
+            help="Go on with this run of the run log ('llmrun log')."),
+    _option("--no-sandbox", is_flag=True, help="Run every tool unconfined (no sandbox)."),
 ]
 
 
-def ask_options(command: Any) -> Any:
-    """Decorate `command` with every ask option, in --help's order."""
-    for option in reversed(ASK_OPTIONS):
-        command = option(command)
-    return command
+def run_options(batch: bool = False) -> Any:
+    """Apply the ask options (for `batch`: those that apply to each item) to a command."""
+    def apply(command: Any) -> Any:
+        for for_ask, for_batch in reversed(ASK_OPTIONS):
+            option = for_batch if batch else for_ask
+            if option is not None:
+                command = option(command)
+        return command
+    return apply
 
 
 @cli.command(context_settings=CONTEXT, epilog=EXIT_STATUS)  # the exit codes, short
 @click.argument("prompt", nargs=-1)
-@ask_options
+@run_options()
 def ask(prompt: tuple, json_: bool, **kwargs: Any) -> None:
     """Ask PROMPT, run the tools the model calls, print the answer.
 

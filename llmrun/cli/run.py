@@ -12,7 +12,7 @@ from typing import Any, List, Optional, Sequence
 
 import click
 
-from llmrun.cli.main import CONTEXT, EXIT_STATUS, ask_options
+from llmrun.cli.main import CONTEXT, EXIT_STATUS, run_options
 
 _JOB = "llmrun.job"
 
@@ -64,7 +64,7 @@ def _format_vars(path: str, formatter: Any) -> None:
 @click.option("--var", "var", metavar="NAME=VALUE", multiple=True,
               help="A value for one of the job's vars; repeatable (`llmrun run JOB.yaml "
                    "--help` lists them).")
-@ask_options
+@run_options()
 def run(job: str, var: tuple, json_: bool, **kwargs: Any) -> None:
     """Run the job file JOB.yaml: its prompt template filled from --var, with its provider,
     model, tools, MCP servers, schema, attachments and limits.

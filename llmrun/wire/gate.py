@@ -12,8 +12,11 @@ from typing import Optional
 class Gate:
     """`wait()` before each request; `pause(seconds)` when the provider asked everyone to."""
 
-    def __init__(self, rpm: Optional[float] = None) -> None:
+    def __init__(self, rpm: Optional[float] = None, patient: bool = False) -> None:
         self.interval = 60.0 / rpm if rpm else 0.0
+        #: A batch's gate: a wait the provider asked for (429/503 Retry-After) is waited out
+        #: and not counted against --retries (llmrun/wire/transport.py).
+        self.patient = patient
         self._lock = threading.Lock()
         self._next = 0.0  # monotonic time of the next free slot
         self._paused_until = 0.0

@@ -23,6 +23,7 @@ from llmrun.wire.failures import classify, error_detail, reason
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 MAX_RETRY_AFTER = 60.0  # seconds; a server asking for longer is not waited for that long
+MAX_FREE_WAITS = 100  # a batch's asked-for waits not counted against --retries, at most
 BACKOFF = 0.5  # seconds before the first retry; doubled for each next one
 BACKOFF_MAX = 20.0
 
@@ -83,10 +84,12 @@ class CappedRetry(Retry):
 
         if response is not None and (self._waits_too_long(response) or _bad_request(response)):
             raise MaxRetryError(_pool, url, "not worth retrying")
-        retry = super().increment(method, url, response, error, _pool, _stacktrace)
         from llmrun.base.context import current
 
         ctx = current()
+        source = self._free_try(ctx, response) or self
+        retry = super(CappedRetry, source).increment(method, url, response, error, _pool,
+                                                     _stacktrace)
         wait = retry.get_backoff_time()
         if response is not None and response.status in self.RETRY_AFTER_STATUS_CODES:
             asked = retry.get_retry_after(response)
@@ -111,6 +114,16 @@ class CappedRetry(Retry):
             ctx.sleep(asked or self.get_backoff_time())
         if ctx.gate is not None:
             ctx.gate.wait()
+
+    def _free_try(self, ctx: Any, response: Any) -> Optional[Retry]:
+        """In a batch (a patient gate), a wait the provider asked for (429/503 with a
+        Retry-After) is no failed try: a copy with one more try to spend, else None."""
+        if response is None or response.status not in self.RETRY_AFTER_STATUS_CODES or \
+                ctx.gate is None or not ctx.gate.patient or \
+                len(self.history) >= MAX_FREE_WAITS or not self.get_retry_after(response) or \
+                not isinstance(self.total, int) or not isinstance(self.status, int):
+            return None
+        return self.new(total=self.total + 1, status=self.status + 1)
 
     def _waits_too_long(self, response: Any) -> bool:
         return response.status in self.RETRY_AFTER_STATUS_CODES and \
