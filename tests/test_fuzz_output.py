@@ -1,13 +1,15 @@
 """Fuzz: any chunk JSON a hostile server can send (any types, any strings -- lone surrogates
 too -- any depth) through the real path: loopback HTTP → SSE reader → accumulator → tool loop
 → renderer. Whatever arrives, llmrun never exits 1, and `--json` always prints exactly one
-JSON object with the contract's keys."""
+JSON object with the contract's keys, in RFC 8259 JSON (a strict parser: no NaN, no
+Infinity, even when the server sent them)."""
 
 import contextlib
 import io
 import json
 
 import pytest
+from attacks import strict
 from conftest import SAMPLE_TOOLS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -95,7 +97,7 @@ def test_any_chunks_give_one_json_object_and_never_exit_1(shared_server, monkeyp
     shared_server.add(Reply(body), Reply(sse(*answer_step("ok"))))
     code, stdout, stderr = run_ask(shared_server.url)
     assert code != 1, stderr
-    obj = json.loads(stdout)  # exactly one JSON value, and it is the result object
+    obj = strict(stdout)  # exactly one RFC 8259 JSON value, and it is the result object
     assert isinstance(obj, dict) and KEYS <= set(obj), stdout
     assert ("error" in obj) == (code != 0), (code, stdout)
 

@@ -53,15 +53,3 @@ def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
             children = item.values() if isinstance(item, dict) else item
             stack.extend((child, depth + 1) for child in children)
     return False
-
-
-def shown_arguments(text: str) -> Any:
-    """Tool-call arguments as the output shows them: parsed when they are a sane JSON value,
-    else the string as streamed (too deep to write back out is not sane)."""
-    import json
-
-    try:
-        value = json.loads(text) if text.strip() else {}
-    except (ValueError, RecursionError):
-        return text
-    return text if too_deep(value) else value

@@ -9,6 +9,8 @@ ordinary text is not delayed.
 
 from __future__ import annotations
 
+import functools
+import re
 import sys
 from typing import Any, Iterable, List, Optional, Set
 
@@ -109,3 +111,31 @@ def _secret_start(text: str) -> int:
                 best = max(best, len(text) - at)  # keep looking left: a longer one wins
             at = text.rfind(first, low, at)
     return best
+
+
+def redact_escaped(text: str) -> str:
+    """`redact`, and every other spelling of a secret in raw JSON text: any of its characters
+    `\\u`-escaped, once or twice (tool-call arguments are a JSON string inside the request
+    body). For what is written raw, as a cassette's bodies; decoded values go through
+    `redact_value` after decoding instead."""
+    text = redact(text)
+    if "\\u" not in text and "\\/" not in text:
+        return text
+    for secret in _ORDERED:
+        text = _escaped(secret).sub(MASK, text)
+    return text
+
+
+@functools.lru_cache(maxsize=64)
+def _escaped(secret: str) -> "re.Pattern[str]":
+    """A pattern for `secret` with each character as itself or JSON-escaped (linear: no
+    nested repetition)."""
+    parts = []
+    for char in secret:
+        options = [re.escape(char)]
+        if ord(char) <= 0xFFFF:
+            options.append(r"\\{1,2}u(?i:%04x)" % ord(char))
+        if char == "/":
+            options.append(r"\\{1,2}/")
+        parts.append("(?:" + "|".join(options) + ")")
+    return re.compile("".join(parts))

@@ -124,5 +124,5 @@ class SSEReader:
             if b"\0" not in value:
                 self.last_id = value.decode("utf-8", "replace")
         elif name == b"retry":
-            if value.isdigit():
+            if value.isdigit() and len(value) <= 12:  # 5,000 digits is no delay (nor an int)
                 self.retry = int(value)

@@ -34,6 +34,9 @@ class Lines:
 #: few schema fragments with anchors; an alias bomb (a billion laughs in 850 bytes) or an
 #: alias to itself is refused before anything walks or prints it.
 MAX_EXPANDED_NODES = 100_000
+#: Longest integer a file may write: Python refuses to read one of more than 4,300 digits
+#: (a ValueError inside the YAML loader), and no setting needs more than a few.
+MAX_INT_DIGITS = 400
 
 
 def load_yaml(text: str, path: str) -> Tuple[Any, Lines]:
@@ -82,6 +85,9 @@ def _check_expansion(root: Any, path: str, aliases: bool) -> None:
         node, done = stack.pop()
         key = id(node)
         children = _children(node)
+        if not children and node.tag.endswith(":int") and len(node.value) > MAX_INT_DIGITS:
+            raise ConfigError(f"{path}:{node.start_mark.line + 1}: a number of more than "
+                              f"{MAX_INT_DIGITS} digits is no setting llmrun can use")
         if done:
             open_nodes.discard(key)
             sizes[key] = 1 + sum(sizes[id(c)] for c in children)

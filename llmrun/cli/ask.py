@@ -46,10 +46,15 @@ def read_prompt(words: Sequence[str], use_stdin: bool, env: Environment) -> str:
     prompt = " ".join(words)
     stdin = env.stdin
     if use_stdin and stdin is not None and not env.stdin_isatty:
+        from llmrun.base.files import read_stream
+
         try:
-            piped = stdin.read().rstrip("\n")
+            piped = read_stream(stdin).rstrip("\n")  # bounded: `< /dev/zero` ends
         except UnicodeDecodeError:
             raise UsageError(NOT_UTF8) from None
+        except ValueError as exc:
+            raise UsageError(f"{exc}; that is no prompt (pass --no-stdin if standard input "
+                             "is not part of it)") from None
         if piped:
             prompt = f"{prompt}\n\n{piped}" if prompt else piped
     return check_prompt(prompt)
@@ -92,10 +97,8 @@ def ask(o: AskOptions, env: Optional[Environment] = None,
         if prepare is not None:
             prepare(o)
         prompt, attachments = inputs(o, env)
-    except (UsageError, ConfigError) as exc:
-        renderer.error(exc.message)
-        renderer.close()
-        return exc.exit_code
+    except (UsageError, ConfigError) as exc:  # before anything ran; reported as any run's end
+        return _refused(o, renderer, exc)
     options = o.run_options()
     ctx = RunContext(options.deadline)
     try:
@@ -107,6 +110,18 @@ def ask(o: AskOptions, env: Optional[Environment] = None,
         renderer.close()  # a bug, or output that failed: erase the spinner first
         raise
     return result.exit_code
+
+
+def _refused(o: AskOptions, renderer: Any, error: Any) -> int:
+    """A command line llmrun refuses: the error line, and with --json the one object (with
+    --events the result event), like every other end of a run."""
+    from llmrun.api.run import result_event
+    from llmrun.loop.result import RunResult
+
+    result = RunResult(provider=o.provider or "", model=o.model or "", error=error)
+    result.ended = result.started
+    renderer.event(result_event(result))
+    return error.exit_code
 
 
 def _renderer(o: AskOptions, env: Environment) -> Any:

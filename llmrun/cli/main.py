@@ -45,6 +45,11 @@ class FiniteFloat(click.FloatRange):
         return number
 
 
+#: The longest --timeout or --deadline: more would overflow the platform's timers (a
+#: --timeout of 1e10 is an OverflowError deep in the socket layer), and 115 days is plenty.
+MAX_SECONDS = 1e7
+
+
 def _use_config(ctx: click.Context, param: click.Parameter, value: Optional[str]) -> None:
     if value:
         from llmrun.settings import config
@@ -127,7 +132,8 @@ ASK_OPTIONS: List[Tuple[Any, Any]] = [
             help="Print one JSON event per line as things happen, a result event last."),
     _option("--max-cost", type=FiniteFloat(min=0, min_open=True), metavar="USD",
             help="Start no step once the run cost this much (exit 6)."),
-    _option("--deadline", type=FiniteFloat(min=0, min_open=True), metavar="SECONDS",
+    _option("--deadline", type=FiniteFloat(min=0, min_open=True, max=MAX_SECONDS),
+            metavar="SECONDS",
             help="End the whole run by then, tools killed (exit 6)."),
     _option("--max-tool-calls", type=click.IntRange(min=0), metavar="N",
             help="Most tool calls in one run (exit 6)."),
@@ -149,7 +155,7 @@ ASK_OPTIONS: List[Tuple[Any, Any]] = [
     _option("--yes", is_flag=True, help="Run tools marked confirm: true without asking."),
     _option("--parallel", type=click.IntRange(1, 16), default=16, show_default=True,
             metavar="N", help="Most tools running at once."),
-    _option("--timeout", type=FiniteFloat(min=0, min_open=True), default=120,
+    _option("--timeout", type=FiniteFloat(min=0, min_open=True, max=MAX_SECONDS), default=120,
             show_default=True, metavar="SECONDS", help="Connect and read timeout."),
     _option("--retries", type=click.IntRange(min=0), default=2, show_default=True,
             metavar="N", help="Retries for connection errors, 429 and 5xx."),
@@ -223,8 +229,8 @@ def providers(json_: bool) -> None:
               help="A preset or a provider from the config file [env LLMRUN_PROVIDER].")
 @click.option("--base-url", metavar="URL", help="API root [env LLMRUN_BASE_URL].")
 @click.option("--json", "json_", is_flag=True, help="Print the server's model objects as JSON.")
-@click.option("--timeout", type=FiniteFloat(min=0, min_open=True), default=30,
-              show_default=True, metavar="SECONDS", help="Connect and read timeout.")
+@click.option("--timeout", type=FiniteFloat(min=0, min_open=True, max=MAX_SECONDS),
+              default=30, show_default=True, metavar="SECONDS", help="Connect and read timeout.")
 @click.option("--retries", type=click.IntRange(min=0), default=2, show_default=True,
               metavar="N", help="Retries for connection errors, 429 and 5xx.")
 def models(provider: Optional[str], base_url: Optional[str], json_: bool, timeout: float,

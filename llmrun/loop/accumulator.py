@@ -12,16 +12,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
-from llmrun.base.errors import StreamError
-from llmrun.base.safetext import mend, too_deep
-from llmrun.base.secrets import StreamRedactor, redact, redact_value
+from llmrun.base.safetext import mend
+from llmrun.base.secrets import StreamRedactor, redact_escaped, redact_value
+from llmrun.loop.details import OVERHEAD, DetailMerger
+from llmrun.base.budget import RESPONSE_BUDGET, over_budget
 from llmrun.loop.usage import Usage
 
-#: `reasoning_details` fields that arrive in fragments and are concatenated.
-_CONCAT_FIELDS = ("text", "summary", "data")
-#: Most text, reasoning and tool-argument characters one step may bring: memory stays bounded
-#: whatever a server sends (a single 20 MB event is fine).
-RESPONSE_BUDGET = 64 * 1024 * 1024
 _COMPACT = 4096  # parts of a text kept before they are joined (keeps memory near the text)
 
 
@@ -60,13 +56,14 @@ class StepAccumulator:
         self.model: Optional[str] = None
         self._text: List[str] = []
         self._reasoning: List[str] = []
-        self._details: List[Dict[str, Any]] = []
+        self._merger = DetailMerger(self._count)
+        self._details = self._merger.blocks
         self._calls: List[Dict[str, Any]] = []
         self._call_at: Dict[Any, int] = {}  # delta index -> position in _calls
         self._usage: Optional[dict] = None
         self._refusal: List[str] = []
         self.budget = budget
-        self._size = 0  # characters of text, reasoning and tool arguments so far
+        self._size = 0  # characters kept so far (see RESPONSE_BUDGET)
         self._text_guard = StreamRedactor()  # the key, echoed by a server, is never shown
         self._reasoning_guard = StreamRedactor()
 
@@ -82,11 +79,21 @@ class StepAccumulator:
                 callback(piece)
 
     def _spend(self, piece: str) -> None:
-        self._size += len(piece)
+        self._size += len(piece)  # the per-delta path: no further call
         if self._size > self.budget:
-            mib = self.budget / (1024 * 1024)
-            raise StreamError(f"the response is larger than the budget of {mib:g} MiB of text, "
-                              "reasoning and tool arguments for one step; stopped reading")
+            raise over_budget(self.budget)
+
+    def _count(self, size: int) -> None:
+        self._size += size
+        if self._size > self.budget:
+            raise over_budget(self.budget)
+
+    @property
+    def progress(self) -> int:
+        """Grows whenever an event carried something (a delta, a call, a finish_reason):
+        --timeout counts from the last time it grew, so events that carry nothing do not keep
+        a stalled stream alive."""
+        return self._size + (1 if self.finish_reason else 0)
 
     # -- feeding ----------------------------------------------------------------------------
     def add(self, chunk: Dict[str, Any]) -> None:
@@ -138,35 +145,7 @@ class StepAccumulator:
 
     def _merge_details(self, details: List[Any]) -> str:
         """Merge detail fragments into blocks keyed by (type, index); return their new text."""
-        texts = []
-        for part in details:
-            if not isinstance(part, dict):
-                continue
-            block = self._detail_block(part)
-            for key, value in part.items():
-                if key in _CONCAT_FIELDS and isinstance(value, str):
-                    self._spend(value)
-                    before = block.get(key)
-                    block[key] = (before if isinstance(before, str) else "") + value
-                    if key != "data":
-                        texts.append(value)
-                elif value not in (None, "") or key not in block:
-                    block[key] = value
-        return "".join(texts)
-
-    def _detail_block(self, part: Dict[str, Any]) -> Dict[str, Any]:
-        """The block a fragment belongs to: same type and index, else a new one."""
-        kind, index = part.get("type"), part.get("index")
-        if index is not None:
-            for block in self._details:
-                if block.get("type") == kind and block.get("index") == index:
-                    return block
-        elif kind != "reasoning.encrypted" and self._details \
-                and self._details[-1].get("type") == kind:
-            return self._details[-1]
-        block: Dict[str, Any] = {}
-        self._details.append(block)
-        return block
+        return self._merger.merge(details)
 
     def _add_call(self, delta: Dict[str, Any]) -> None:
         call_id = delta.get("id")
@@ -182,19 +161,20 @@ class StepAccumulator:
                 self._calls[pos]["id"] != call_id:
             pos = None  # same index reused for a different call
         if pos is None:
+            self._count(OVERHEAD)
             pos = len(self._calls)
             self._calls.append({"id": "", "name": "", "args": []})
             self._call_at[index] = pos
         self._last_key = index
         call = self._calls[pos]
         if call_id:
-            call["id"] = call_id
+            self._keep(call, "id", call_id)
         function = delta.get("function")
         if not isinstance(function, dict):
             function = {}
         name = function.get("name")
         if name and isinstance(name, str):
-            call["name"] = name
+            self._keep(call, "name", name)
         args = function.get("arguments")
         if args:
             try:
@@ -211,10 +191,19 @@ class StepAccumulator:
         if self.on_batch is not None:
             self.on_batch()
 
+    def _keep(self, call: Dict[str, Any], key: str, value: str) -> None:
+        """A call's id or name, which a later delta may replace: what it grows by counts."""
+        grown = len(value) - len(call[key])
+        if grown > 0:
+            self._count(grown)
+        call[key] = value
+
     # -- result -----------------------------------------------------------------------------
     @property
     def text(self) -> str:
-        return mend("".join(self._text))
+        """The text so far; the key also in its JSON-escaped spellings (a --schema answer is
+        JSON: `sk-…\\u0053…` in it would decode to the key)."""
+        return redact_escaped(mend("".join(self._text)))
 
     def _close_guards(self) -> None:
         """The stream ended: text held back in case it began a secret goes out now."""
@@ -255,7 +244,7 @@ def _append(parts: List[str], piece: str) -> None:
 
 def clean(text: str) -> str:
     """A string from the network, safe to print, encode and send: mended and redacted."""
-    return redact(mend(text))
+    return redact_escaped(mend(text))
 
 
 def _clean_block(block: Dict[str, Any]) -> Dict[str, Any]:
@@ -266,11 +255,17 @@ def _clean_block(block: Dict[str, Any]) -> Dict[str, Any]:
 
 def _safe_value(value: Any) -> Any:
     """Any other JSON value a detail carries: sent back as it came, unless it could not be
-    (too deep to redact and write, or not encodable)."""
-    if too_deep(value):
-        return None
+    (a NaN or an infinity has no JSON spelling: it goes back as null)."""
+    from llmrun.base.jsonsafe import finite
+
     try:
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except (ValueError, RecursionError, UnicodeEncodeError, TypeError):
+        json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except ValueError:
+        value = finite(value)
+        try:
+            json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        except (ValueError, RecursionError, UnicodeEncodeError, TypeError):
+            return None
+    except (RecursionError, UnicodeEncodeError, TypeError):
         return None
     return redact_value(value)

@@ -45,7 +45,7 @@ class RunResult:
             self.usage = self.usage + step.usage
 
     def add_tool_call(self, call: Any, outcome: Any) -> Dict[str, Any]:
-        from llmrun.base.safetext import shown_arguments
+        from llmrun.base.jsonsafe import shown_arguments
 
         entry = {"id": call.id, "name": call.name, "arguments": shown_arguments(call.arguments),
                  "result": outcome.content, "is_error": outcome.is_error,

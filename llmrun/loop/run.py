@@ -114,7 +114,7 @@ def _check(structured: Any, step: Step, answer: str) -> Optional[List[Dict[str, 
 
 def _run_tools(ctx: RunContext, result: RunResult, toolbox: Any, step: Step,
                messages: List[Dict[str, Any]]) -> None:
-    from llmrun.base.safetext import shown_arguments
+    from llmrun.base.jsonsafe import shown_arguments
 
     messages.append(assistant_message(step))
     number = result.steps

@@ -49,6 +49,11 @@ def load_schema(spec: str) -> Dict[str, Any]:
     from jsonschema import validators
     from jsonschema.exceptions import SchemaError as BadSchema
 
+    from llmrun.tools.schemaguard import describe, hazard
+
+    found = hazard(schema)  # checked first: the meta-check itself trips on some of these
+    if found is not None:
+        raise ConfigError(f"--schema: {where} cannot be used: {found[1]} ({describe(found[0])})")
     try:
         validators.validator_for(schema).check_schema(schema)
     except BadSchema as exc:
@@ -59,9 +64,10 @@ def load_schema(spec: str) -> Dict[str, Any]:
 def _schema_file(path: str) -> Any:
     from llmrun.base.yamlfile import load_yaml
 
+    from llmrun.base.files import read_text
+
     try:
-        with open(os.path.expanduser(path), encoding="utf-8") as fh:
-            text = fh.read()
+        text = read_text(os.path.expanduser(path), "--schema: the schema file")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"--schema: cannot read {path}: {getattr(exc, 'strerror', exc)}")
     return load_yaml(text, path)[0]  # JSON is YAML; safe loading, no alias bombs
@@ -101,6 +107,9 @@ class StructuredAnswer:
         self.force = False  # tool mode: the next request must call the answer tool
         self.data: Any = None
         self.repaired = False
+        from llmrun.tools.checker import warm_up
+
+        warm_up([schema])  # with patterns, answers are checked in a worker: start it now
 
     def shape(self, body: Dict[str, Any], has_tools: bool) -> None:
         """Put the request for structured output into a request body."""
@@ -133,18 +142,27 @@ class StructuredAnswer:
     def check(self, text: str) -> Optional[str]:
         """None when `text` is JSON valid against the schema (kept in `data`); else what is
         wrong, naming the failing path."""
-        try:
-            value = json.loads(_unfenced(text))
-        except (ValueError, RecursionError) as exc:
-            return f"the answer is not valid JSON ({exc})"
-        from jsonschema import validators
+        from llmrun.base.jsonsafe import model_json
+        from llmrun.base.safetext import MAX_DEPTH, too_deep
 
-        validator = validators.validator_for(self.schema)(self.schema)
-        errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+        try:  # strict and finite, the key redacted after decoding: `data` is output too
+            value = model_json(_unfenced(text))
+        except RecursionError:
+            return f"the answer is nested more than {MAX_DEPTH} levels deep"
+        except ValueError as exc:
+            return f"the answer is not valid JSON ({exc})"
+        if too_deep(value):
+            return f"the answer is nested more than {MAX_DEPTH} levels deep"
+        from llmrun.tools.checker import CheckFailed, problems
+
+        try:  # with patterns, in a worker that --deadline can stop (llmrun.tools.checker)
+            errors = problems(self.schema, value)
+        except CheckFailed as exc:
+            return f"the answer could not be checked: {exc}"
         if not errors:
             self.data = value
             return None
-        shown = [f"at {_path(e.absolute_path)}: {e.message}" for e in errors[:5]]
+        shown = [f"at {_path(path)}: {message}" for path, message in errors[:5]]
         return "; ".join(shown) + ("; …" if len(errors) > 5 else "")
 
     def repair(self, step: Any, text: str, problem: str) -> List[Dict[str, Any]]:

@@ -6,16 +6,39 @@ import math
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
+from llmrun.base.errors import StreamError
 
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+#: A token count at or above this, or below zero, is no count but hostile input: a number of
+#: 4,300 digits cannot even be printed (Python's int-string limit), and one times a price
+#: overflows a float. No step spends a quadrillion tokens.
+MAX_TOKENS = 10 ** 15
+#: The most one step may cost, in USD; more (or less than zero, or not finite) is hostile
+#: input, never summed: a negative cost would let --max-cost never trip.
+MAX_STEP_COST = 1e9
+
+
+def _hostile(what: str, value: Any) -> StreamError:
+    shown = repr(value) if not isinstance(value, int) else \
+        (f"a number of {len(str(abs(value) // 10 ** 20)) + 20} digits"
+         if abs(value) >= 10 ** 40 else str(value))
+    return StreamError(f"malformed stream: the server reported {what} of {shown}, which no "
+                       "step can have (hostile or broken server; not summed)")
+
+
+def _int(value: Any, what: str = "a token count") -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        return 0  # not a count at all: as if left out
+    if not 0 <= value < MAX_TOKENS:
+        raise _hostile(what, value)
+    return value
 
 
 def _first(*values: Any) -> int:
     """The first count a provider reported (two spellings of one number are not added)."""
     for value in values:
         if isinstance(value, int) and not isinstance(value, bool):
-            return value
+            return _int(value)
     return 0
 
 
@@ -24,14 +47,17 @@ def _dict(value: Any) -> Dict[str, Any]:
 
 
 def _cost(value: Any) -> Optional[float]:
-    """A finite number, or None: odd values from a server never break the JSON output."""
+    """A cost in USD, or None when the server sent none (or not a number); a cost below
+    zero, not finite or absurdly high is hostile input (StreamError), never summed."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return None
     try:
         cost = float(value)
     except OverflowError:
-        return None
-    return cost if math.isfinite(cost) else None
+        raise _hostile("a cost", value) from None
+    if not (math.isfinite(cost) and 0 <= cost <= MAX_STEP_COST):
+        raise _hostile("a cost", value)
+    return cost
 
 
 @dataclass

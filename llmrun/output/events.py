@@ -9,11 +9,11 @@ waits for more): no event ever sits in a buffer while llmrun waits.
 
 from __future__ import annotations
 
-import json
 from json.encoder import encode_basestring
 from typing import Any, Dict
 
 from llmrun.base.events import PUBLIC_TYPES, public
+from llmrun.base.jsonsafe import dumps
 from llmrun.base.safetext import mend
 from llmrun.output.render import Renderer
 
@@ -38,7 +38,7 @@ class EventsRenderer(Renderer):
         super().event(event)
 
     def _emit(self, event: Dict[str, Any]) -> None:
-        line = mend(json.dumps(event, ensure_ascii=False)) + "\n"
+        line = mend(dumps(event)) + "\n"  # RFC 8259 always (llmrun.base.jsonsafe)
         with self._lock:
             self.out.write(line)
             self.out.flush()

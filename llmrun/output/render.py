@@ -9,7 +9,6 @@ before anything else is written.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
@@ -270,7 +269,9 @@ class Renderer(Consumer):
 
     def write_result(self, result: Dict[str, Any]) -> None:
         """--json: the one object, at the end."""
-        self.out.write(mend(json.dumps(json_object(result), ensure_ascii=False)) + "\n")
+        from llmrun.base.jsonsafe import dumps  # RFC 8259 always
+
+        self.out.write(mend(dumps(json_object(result))) + "\n")
 
     def error(self, message: str) -> None:
         with self._lock:

@@ -76,9 +76,10 @@ def load_config(environ: Mapping[str, str] = os.environ) -> Config:
     """Read the config file if there is one; a broken one is a ConfigError naming file and line."""
     path = config_path(environ)
     named = config_source(environ)
+    from llmrun.base.files import read_text
+
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+        text = read_text(path, "config file")
     except UnicodeDecodeError:
         raise ConfigError(f"config file {path} is not UTF-8 text")
     except OSError as exc:
@@ -286,6 +287,11 @@ def _parse_provider(entry: Any, fail: Callable[[Optional[str], str], ConfigError
                     {str(k): str(v) for k, v in headers.items()}, cache, prices)
 
 
+#: The highest price llmrun accepts, in USD per million tokens ($1 a token). Times the most
+#: tokens a step may report (loop/usage.py) it still is a finite cost.
+MAX_PRICE = 1e6
+
+
 def _prices(value: Any, fail: Callable[[str], ConfigError]) -> Dict[str, Dict[str, float]]:
     """prices: {MODEL: {prompt, completion, cached}}, USD per million tokens."""
     if value is None:
@@ -298,7 +304,12 @@ def _prices(value: Any, fail: Callable[[str], ConfigError]) -> Dict[str, Dict[st
     for model, table in value.items():
         if not isinstance(table, dict) or not table or any(
                 k not in ("prompt", "completion", "cached") or isinstance(v, bool)
-                or not isinstance(v, (int, float)) or v < 0 for k, v in table.items()):
+                or not isinstance(v, (int, float)) for k, v in table.items()):
             raise fail(shape)
+        for kind, price in table.items():
+            if not 0 <= price <= MAX_PRICE:  # also NaN; .inf and 1e308 overflow any sum
+                raise fail(f"prices: {model}: {kind} must be a number of USD per million "
+                           f"tokens from 0 to {MAX_PRICE:g}, not {price!r} (.nan, .inf and "
+                           "absurd prices would silently disable --max-cost)")
         out[str(model)] = {k: float(v) for k, v in table.items()}
     return out

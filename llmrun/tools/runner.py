@@ -197,6 +197,9 @@ class Toolbox:
         self.approved = set(approve)  # --approve: these run without asking
         self.ask = ask  # how to confirm; the terminal by default
         self.parallel = max(1, min(parallel, MAX_PARALLEL))
+        from llmrun.tools.checker import warm_up
+
+        warm_up(t.parameters for t in tools if not t.simple_schema)  # patterns: a worker
 
     @staticmethod
     def redact(result: ToolResult) -> ToolResult:

@@ -132,9 +132,10 @@ def load_file(path: str) -> List[Tool]:
     """The tools of one YAML file: one tool mapping, or `tools:` with a list of them."""
     from llmrun.base.yamlfile import load_yaml
 
+    from llmrun.base.files import read_text
+
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+        text = read_text(path, "tool file")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read tool file {path}: {exc}")
     data, lines = load_yaml(text, path)

@@ -5,7 +5,6 @@ Messages are written for the model: they say what was wrong and what to send ins
 
 from __future__ import annotations
 
-import json
 from typing import Any, Dict, List, Optional, Tuple
 
 from llmrun.base.safetext import MAX_DEPTH, too_deep
@@ -16,16 +15,15 @@ class ArgumentError(Exception):
     """The call cannot run as sent; the message goes back to the model."""
 
 
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def parse_arguments(tool_name: str, text: str) -> Dict[str, Any]:
-    """The arguments string as streamed -> a dict; strict JSON (no NaN), an object."""
+    """The arguments string as streamed -> a dict; strict JSON (no NaN, no number beyond a
+    double), an object, every string redacted after decoding (llmrun.base.jsonsafe)."""
+    from llmrun.base.jsonsafe import model_json
+
     if not text.strip():
         return {}
     try:
-        value = json.loads(text, parse_constant=_no_constants)
+        value = model_json(text)
     except RecursionError:
         raise ArgumentError(f"the arguments for tool '{tool_name}' are nested more than "
                             f"{MAX_DEPTH} levels deep; send a flatter JSON object") from None
@@ -42,14 +40,19 @@ def parse_arguments(tool_name: str, text: str) -> Dict[str, Any]:
     return value
 
 
-
-
 def check_arguments(tool: Any, args: Dict[str, Any]) -> None:
     """Raise ArgumentError listing how `args` break the tool's parameters schema."""
+    from llmrun.tools.checker import CheckFailed
+
     if tool.simple_schema:
         problems = fast.errors(tool.parameters, args)
     else:
-        problems = _jsonschema_errors(tool, args)
+        try:
+            problems = _jsonschema_errors(tool, args)
+        except CheckFailed as exc:
+            raise ArgumentError(f"the arguments for tool '{tool.name}' could not be checked: "
+                                f"{exc}; the tool was not run. Send a shorter or simpler "
+                                "value") from None
     if problems:
         shown = "; ".join(problems[:5]) + ("; …" if len(problems) > 5 else "")
         raise ArgumentError(f"the arguments for tool '{tool.name}' do not match its "
@@ -57,12 +60,15 @@ def check_arguments(tool: Any, args: Dict[str, Any]) -> None:
 
 
 def _jsonschema_errors(tool: Any, args: Dict[str, Any]) -> List[str]:
-    validator = tool.validator()
-    found = sorted(validator.iter_errors(args), key=lambda e: list(map(str, e.path)))
+    """jsonschema's problems; a schema with patterns is checked in a worker that a deadline
+    can stop (llmrun.tools.checker)."""
+    from llmrun.tools.checker import has_patterns, problems
+
+    validator = None if has_patterns(tool.parameters) else tool.validator()
     out = []
-    for error in found:
-        where = ".".join(str(p) for p in error.path)
-        out.append(f"at {where}: {error.message}" if where else error.message)
+    for path, message in problems(tool.parameters, args, validator):
+        where = ".".join(str(p) for p in path)
+        out.append(f"at {where}: {message}" if where else message)
     return out
 
 
@@ -80,6 +86,11 @@ def schema_problem(parameters: Any) -> Optional[Tuple[Tuple[Any, ...], str]]:
         return (), "parameters must be a JSON Schema mapping with type: object"
     if parameters.get("type") != "object":
         return ("type",), "parameters must be a JSON Schema with type: object"
+    from llmrun.tools.schemaguard import hazard
+
+    found = hazard(parameters)  # what jsonschema's meta-check lets through but breaks a run
+    if found is not None:
+        return found[0], f"parameters cannot be used: {found[1]}"
     if fast.is_simple(parameters):
         return None
     from jsonschema.exceptions import SchemaError

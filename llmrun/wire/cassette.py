@@ -19,6 +19,21 @@ from llmrun.base.errors import ConfigError, StreamError
 #: Headers never written to a cassette, whatever their value.
 SECRET_HEADERS = {"authorization", "proxy-authorization", "api-key", "x-api-key", "cookie",
                   "set-cookie", "openai-organization", "openai-project"}
+#: A header whose name holds one of these is a credential (X-Auth-Token, X-Goog-Api-Key,
+#: Private-Token, X-Access-Token, X-Session-Id…): never written either.
+_SECRET_WORDS = ("auth", "key", "token", "secret", "cookie", "session", "credential",
+                 "password", "signature")
+#: The only request headers a cassette keeps: llmrun's own, and OpenRouter's app attribution.
+#: Every other one came from the config's `headers` (X-Tenant, a team's proxy token…), whose
+#: values may be credentials under any name, and replay needs none of them.
+_REQUEST_HEADERS = {"content-type", "accept", "user-agent", "content-length",
+                    "accept-encoding", "connection", "host", "x-title", "http-referer"}
+
+
+def secret_header(name: str) -> bool:
+    """Whether a header, by its name alone, may carry a credential."""
+    low = name.lower()
+    return low in SECRET_HEADERS or any(word in low for word in _SECRET_WORDS)
 #: Response headers that described the wire form, not the body we keep.
 _WIRE_HEADERS = {"content-length", "content-encoding", "transfer-encoding"}
 
@@ -36,12 +51,14 @@ class Cassette:
 
         from llmrun.base.yamlfile import safe_load
 
+        from llmrun.base.files import MAX_CASSETTE, read_text
+
         try:
-            with open(path, encoding="utf-8") as fh:
-                # libyaml when present: 7x faster on a cassette's long literal bodies; a
-                # cassette never needs aliases, so none is allowed (no alias bombs)
-                _, data = safe_load(fh, f"cassette {path}",
-                                    getattr(yaml, "CSafeLoader", yaml.SafeLoader), aliases=False)
+            text = read_text(path, "cassette", MAX_CASSETTE)
+            # libyaml when present: 7x faster on a cassette's long literal bodies; a
+            # cassette never needs aliases, so none is allowed (no alias bombs)
+            _, data = safe_load(text, f"cassette {path}",
+                                getattr(yaml, "CSafeLoader", yaml.SafeLoader), aliases=False)
         except OSError as exc:
             raise ConfigError(f"cannot read cassette {path}: {exc.strerror}")
         except UnicodeDecodeError:
@@ -183,26 +200,36 @@ class ReplayMismatch(ConfigError):
 
 
 class _Tee:
-    """Wraps a urllib3 response so every body byte read is also kept for the cassette."""
+    """Wraps a urllib3 response so every body byte read is also kept for the cassette,
+    within the response budget of a step: what --record keeps counts too, events that carry
+    nothing included."""
 
     def __init__(self, raw: Any, sink: List[bytes]) -> None:
+        from llmrun.base.budget import RESPONSE_BUDGET
+
         self._raw = raw
         self._sink = sink
+        self._kept = 0
+        self._budget = RESPONSE_BUDGET
+
+    def _keep(self, data: bytes) -> bytes:
+        self._kept += len(data)
+        if self._kept > self._budget:
+            from llmrun.base.budget import over_budget
+
+            raise over_budget(self._budget)
+        self._sink.append(data)
+        return data
 
     def read1(self, *args: Any, **kwargs: Any) -> bytes:
-        data = self._raw.read1(*args, **kwargs)
-        self._sink.append(data)
-        return data
+        return self._keep(self._raw.read1(*args, **kwargs))
 
     def read(self, *args: Any, **kwargs: Any) -> bytes:
-        data = self._raw.read(*args, **kwargs)
-        self._sink.append(data)
-        return data
+        return self._keep(self._raw.read(*args, **kwargs))
 
     def stream(self, *args: Any, **kwargs: Any) -> Any:
         for data in self._raw.stream(*args, **kwargs):
-            self._sink.append(data)
-            yield data
+            yield self._keep(data)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._raw, name)
@@ -243,15 +270,17 @@ class RecordingAdapter(HTTPAdapter):
 
     @staticmethod
     def _clean(text: str) -> str:
-        """The key (remembered by the Transport) never reaches the file."""
-        from llmrun.base.secrets import redact
+        """The key (remembered by the Transport) never reaches the file, not even with some
+        of its characters JSON-escaped by a server that echoes it."""
+        from llmrun.base.secrets import redact_escaped
 
-        return redact(text)
+        return redact_escaped(text)
 
-    def _headers(self, headers: Any) -> Dict[str, List[str]]:
+    def _headers(self, headers: Any, request: bool = False) -> Dict[str, List[str]]:
         out: Dict[str, List[str]] = {}
         for key, value in headers.items():
-            if key.lower() in SECRET_HEADERS or self._clean(value) != value:
+            if secret_header(key) or self._clean(value) != value or \
+                    (request and key.lower() not in _REQUEST_HEADERS):
                 continue
             out[key] = [value]
         return out
@@ -269,7 +298,8 @@ class RecordingAdapter(HTTPAdapter):
             "request": {
                 "proto": "HTTP/1.1", "proto_major": 1, "proto_minor": 1,
                 "content_length": len(body.encode("utf-8")), "host": urlsplit(request.url).netloc,
-                "body": self._clean(body), "form": {}, "headers": self._headers(request.headers),
+                "body": self._clean(body), "form": {},
+                "headers": self._headers(request.headers, request=True),
                 "url": self._clean(request.url), "method": request.method,
             },
             "response": {
@@ -285,10 +315,11 @@ class RecordingAdapter(HTTPAdapter):
 
 def dump_cassette(interactions: List[Dict[str, Any]],
                   meta: Optional[Dict[str, Any]] = None) -> str:
-    """go-vcr v2 YAML, with bodies as literal blocks so recordings stay readable."""
+    """go-vcr v2 YAML, with bodies as literal blocks so recordings stay readable. libyaml's
+    emitter when PyYAML has it: a 64 MiB body (the budget of a step) takes 2 s, not minutes."""
     import yaml
 
-    class Dumper(yaml.SafeDumper):
+    class Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
         pass
 
     def text(dumper: Any, value: str) -> Any:
@@ -299,6 +330,9 @@ def dump_cassette(interactions: List[Dict[str, Any]],
     document: Dict[str, Any] = {"version": 2, "interactions": interactions}
     if meta:
         document["llmrun"] = meta
-    return "---\n" + yaml.dump(document, Dumper=Dumper, sort_keys=False, allow_unicode=True,
-                               width=1 << 20)
+    text = yaml.dump(document, Dumper=Dumper, sort_keys=False, allow_unicode=True,
+                     width=1 << 20)
+    if text.endswith("\n...\n"):  # libyaml's document end marker: the same document
+        text = text[:-4]
+    return "---\n" + text
 

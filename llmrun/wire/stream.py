@@ -18,6 +18,7 @@ Read = Callable[[int], bytes]
 class StepAccumulator(Protocol):  # what llmrun.loop.accumulator.StepAccumulator offers
     finish_reason: Optional[str]
     has_tool_calls: bool
+    progress: int  # grows with everything a step keeps (keep-alives and empty events do not)
 
     def add(self, chunk: Dict[str, Any]) -> None: ...
 
@@ -46,8 +47,9 @@ def read_response(resp: Any, acc: StepAccumulator, timeout: Optional[float] = No
 def consume_sse(read: Read, acc: StepAccumulator, timeout: Optional[float] = None) -> None:
     """Feed an SSE body, pulled with `read(n)`, into `acc` until [DONE] or its end.
 
-    `timeout` counts from the last event: keep-alive comments alone do not keep a stream
-    alive for longer than a silent one."""
+    `timeout` counts from the last event that carried something: keep-alive comments and
+    events with nothing in them (`{"choices": []}`) do not keep a stream alive for longer
+    than a silent one."""
     reader = SSEReader()
     feed = reader.feed
     loads = fast_loads
@@ -55,15 +57,10 @@ def consume_sse(read: Read, acc: StepAccumulator, timeout: Optional[float] = Non
     batch_done = acc.batch_done
     clock = time.monotonic
     last_event = clock()
+    mark = acc.progress  # what acc kept so far: a stream that brings nothing stalls
     while True:
         data = read(READ_SIZE)
         events = feed(data) if data else reader.close()
-        if events:
-            last_event = clock()
-        elif timeout and clock() - last_event > timeout:
-            raise StreamError(f"the stream stalled: no event for {timeout:g} s, only keep-alive "
-                              "comments (the server may be overloaded; try again or raise "
-                              "--timeout)")
         for event in events:
             payload = event.data
             if payload == b"[DONE]":
@@ -80,6 +77,13 @@ def consume_sse(read: Read, acc: StepAccumulator, timeout: Optional[float] = Non
             if "error" in chunk and chunk["error"]:
                 raise StreamError("the stream reported an error: " + _stream_error(chunk))
             add(chunk)
+        now = acc.progress
+        if now != mark:
+            mark, last_event = now, clock()
+        elif timeout and data and clock() - last_event > timeout:
+            raise StreamError(f"the stream stalled: no event for {timeout:g} s, only keep-alive "
+                              "comments or events with nothing in them (the server may be "
+                              "overloaded; try again or raise --timeout)")
         if events:
             batch_done()  # before the next read may block: every delta is out by then
         if not data:

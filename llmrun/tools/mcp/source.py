@@ -102,6 +102,7 @@ class McpServer:
             if (wanted is not None and name not in wanted) or name in self.spec.exclude_tools:
                 continue
             schema = raw.get("inputSchema")
+            self._check_schema(name, schema)
             tool = Tool(name, str(raw.get("description") or raw.get("title") or ""),
                         schema if isinstance(schema, dict) else {"type": "object"},
                         "mcp", self.spec.name, self.spec.timeout, self._confirm(raw),
@@ -115,6 +116,16 @@ class McpServer:
                                   f"tool '{missing[0]}' (it offers: "
                                   f"{', '.join(t['name'] for t in self.listed) or 'none'})")
         return out
+
+    def _check_schema(self, name: str, schema: Any) -> None:
+        """A schema that cannot be sent or checked (1e999, a $ref cycle…) stops the run."""
+        from llmrun.tools.schemaguard import describe, hazard
+
+        found = hazard(schema) if isinstance(schema, dict) else None
+        if found is not None:
+            raise ConfigError(f"MCP server '{self.spec.name}' ({self.spec.where}): tool "
+                              f"'{name}' has an inputSchema that cannot be used: {found[1]} "
+                              f"({describe(found[0])}); leave it out with exclude_tools")
 
     def _confirm(self, raw: Dict[str, Any]) -> bool:
         """`confirm` from the config, else the annotations: read-only runs, anything that may

@@ -89,9 +89,10 @@ def load_file(path: str) -> List[ServerSpec]:
     """Every server of a file in the `{"mcpServers": {…}}` shape (JSON is YAML too)."""
     from llmrun.base.yamlfile import load_yaml
 
+    from llmrun.base.files import read_text
+
     try:
-        with open(os.path.expanduser(path), encoding="utf-8") as fh:
-            text = fh.read()
+        text = read_text(os.path.expanduser(path), "MCP server file")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read MCP server file {path}: {getattr(exc, 'strerror', exc)}")
     data, lines = load_yaml(text, path)
