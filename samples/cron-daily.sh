@@ -1,5 +1,6 @@
 #!/bin/sh
-# Ask a question with tools once a day; the run log keeps the run (see README, "Run log").
+# Run the job file samples/jobs/daily.yaml once a day (its prompt, tools and limits; an
+# argument picks the city); the run log keeps the run (see README, "Run log").
 #
 #   crontab -e
 #   # m h dom mon dow  command
@@ -22,8 +23,7 @@
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
-tools=${LLMRUN_DAILY_TOOLS:-$here/../tools}
-question=${1:-"What is today's date, and what is the weather in Florence, Italy?"}
+job=${LLMRUN_DAILY_JOB:-$here/jobs/daily.yaml}
 llmrun=${LLMRUN_BIN:-llmrun}          # cron's PATH is short: name llmrun in full if needed
 
 # The log is this job's record: one that cannot be written is a failure cron must report
@@ -36,4 +36,6 @@ fi
 
 # --no-stdin: cron's standard input is not a terminal, and it is not part of the question.
 # The answer is in the log (llmrun log show last); stdout stays quiet so cron mails only errors.
-$llmrun ask --no-stdin -q -t "$tools" "$question" >/dev/null
+# LLMRUN_DAILY_TOOLS, when set, replaces the job's tools (the command line wins over the file).
+$llmrun run "$job" --no-stdin -q ${LLMRUN_DAILY_TOOLS:+-t "$LLMRUN_DAILY_TOOLS"} \
+    ${1:+--var "city=$1"} >/dev/null

@@ -13,7 +13,7 @@ import threading
 from typing import Any, Dict, Iterator
 
 from llmrun.api.options import RunOptions
-from llmrun.api.run import check_prompt, execute
+from llmrun.api.run import check_prompt, execute, load_attachments
 from llmrun.api.session import Session
 from llmrun.base.context import Interrupt, RunContext
 from llmrun.base.events import PUBLIC_TYPES, Consumer, public
@@ -25,7 +25,8 @@ def ask(prompt: str, *, _session: Any = None, **kwargs: Any) -> Any:
     """Run one ask to its end; return its RunResult (`exit_code`, `answer`, `data`, `usage`,
     `tool_calls`, `error`, `warnings`, `to_dict()`: exactly the --json object)."""
     options = RunOptions.from_kwargs(**kwargs)
-    return execute(options, check_prompt(prompt), session=_session)
+    text = check_prompt(prompt)
+    return execute(options, text, session=_session, attachments=load_attachments(options.attach))
 
 
 class _Queue(Consumer):
@@ -43,14 +44,16 @@ def events(prompt: str, *, _session: Any = None, **kwargs: Any) -> Iterator[Dict
     its own. Closing the iterator early (or leaving a `for` loop) cancels the run."""
     options = RunOptions.from_kwargs(**kwargs)
     text = check_prompt(prompt)
-    return _stream(options, text, _session)
+    return _stream(options, text, _session, load_attachments(options.attach))
 
 
-def _stream(options: RunOptions, prompt: str, session: Any) -> Iterator[Dict[str, Any]]:
+def _stream(options: RunOptions, prompt: str, session: Any,
+            attachments: Any) -> Iterator[Dict[str, Any]]:
     sink = _Queue()
     ctx = RunContext(options.deadline, options.cancel)
     worker = threading.Thread(target=execute, args=(options, prompt, [sink]),
-                              kwargs={"session": session, "ctx": ctx}, daemon=True,
+                              kwargs={"session": session, "ctx": ctx,
+                                      "attachments": attachments}, daemon=True,
                               name="llmrun-run")
     worker.start()
     finished = False

@@ -42,6 +42,7 @@ class BatchOptions:
     shard: Optional[str] = None
     quiet: bool = False
     verbose: bool = False
+    job: Any = None  # --job: the loaded job file (api/job.py), whose template items fill
 
     def check(self) -> None:
         if self.resume and not self.output:
@@ -186,7 +187,8 @@ class Scheduler:
         from llmrun.api.run import execute
 
         options = dataclasses.replace(self.run, system=item.system or self.run.system,
-                                      model=item.model or self.run.model)
+                                      model=item.model or self.run.model,
+                                      attach=[*self.run.attach, *item.attach])
         ctx = RunContext(options.deadline, options.cancel)
         info = ItemRun(self.batch_id, item, options, ctx)
         with self._lock:

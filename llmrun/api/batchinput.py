@@ -34,13 +34,14 @@ class Item:
     problem: Optional[str] = None  # why this line cannot run (error type `input`)
 
 
-def read_items(data: bytes, text_mode: bool = False) -> List[Item]:
-    """Every item of the input, in line order, ids checked for repeats."""
+def read_items(data: bytes, text_mode: bool = False, job: Any = None) -> List[Item]:
+    """Every item of the input, in line order, ids checked for repeats; with a `job`
+    (api/job.py), an item without a prompt has the job's template filled from its vars."""
     items = []
     for number, raw in enumerate(_lines(data), start=1):
         if not raw.strip():
             continue  # a blank line is no item (it still counts for the line numbers)
-        items.append(_text_item(raw, number) if text_mode else _json_item(raw, number))
+        items.append(_text_item(raw, number) if text_mode else _json_item(raw, number, job))
     _mark_repeats(items)
     return items
 
@@ -67,7 +68,7 @@ def _text_item(raw: bytes, number: int) -> Item:
     return Item(str(number), number, prompt=text)
 
 
-def _json_item(raw: bytes, number: int) -> Item:
+def _json_item(raw: bytes, number: int, job: Any = None) -> Item:
     text = _decode(raw, number)
     if text is None:
         return Item(str(number), number, problem=f"line {number} is not UTF-8 text")
@@ -83,7 +84,7 @@ def _json_item(raw: bytes, number: int) -> Item:
         return Item(str(number), number, problem=f"line {number}: \"id\" must be a string or "
                                                   f"a number of at most {MAX_ID} characters")
     item = Item(ident, number)
-    item.problem = _fill(item, obj)
+    item.problem = _fill(item, obj, job)
     return item
 
 
@@ -118,18 +119,19 @@ def _utf8(text: str) -> bool:
     return True
 
 
-def _fill(item: Item, obj: Dict[str, Any]) -> Optional[str]:
+def _fill(item: Item, obj: Dict[str, Any], job: Any = None) -> Optional[str]:
     """Copy the item's fields from its line; the first problem found, if any."""
     where = f"line {item.line} (id {item.id!r})"
     unknown = [k for k in obj if k not in ITEM_KEYS]
     if unknown:
         return f"{where}: unknown key {unknown[0]!r} (an item has {', '.join(ITEM_KEYS)})"
     prompt = obj.get("prompt")
-    if not isinstance(prompt, str) or not prompt.strip():
-        return f"{where} has no prompt (\"prompt\": a string that is not empty)"
-    if not _utf8(prompt):
-        return f"{where}: the prompt is not UTF-8 text (a lone surrogate escape)"
-    item.prompt = prompt
+    if prompt is not None or job is None:  # with --job, the job's template is the prompt
+        if not isinstance(prompt, str) or not prompt.strip():
+            return f"{where} has no prompt (\"prompt\": a string that is not empty)"
+        if not _utf8(prompt):
+            return f"{where}: the prompt is not UTF-8 text (a lone surrogate escape)"
+        item.prompt = prompt
     for key in ("system", "model"):
         value = obj.get(key)
         if value is not None and not (isinstance(value, str) and _utf8(value)):
@@ -147,16 +149,25 @@ def _fill(item: Item, obj: Dict[str, Any]) -> Optional[str]:
         if not isinstance(variables, dict):
             return f"{where}: \"vars\" must be an object"
         item.vars = variables
-    return _not_yet(item, where)
+    return _inputs(item, where, job)
 
 
-def _not_yet(item: Item, where: str) -> Optional[str]:
-    """`attach` and `vars` need attachments and job files, which this llmrun does not have
-    yet: refused clearly rather than silently dropped."""
-    if item.attach:
-        return f"{where}: \"attach\" is not supported by this llmrun yet (no attachments)"
-    if item.vars:
-        return f"{where}: \"vars\" needs --job, which this llmrun does not have yet"
+def _inputs(item: Item, where: str, job: Any) -> Optional[str]:
+    """`attach` (files or https: URLs; standard input is the batch's) and `vars` (they fill
+    the --job template, once: a value is never expanded again)."""
+    if "-" in item.attach:
+        return f"{where}: \"attach\" cannot be '-' (standard input is not an item's)"
+    if job is None:
+        return f"{where}: \"vars\" needs --job JOB.yaml (its template)" if item.vars else None
+    if item.prompt:
+        return f"{where}: \"vars\" fill the job's template; this item has its own prompt" \
+            if item.vars else None
+    from llmrun.base.errors import UsageError
+
+    try:
+        item.prompt = job.render(job.fill(item.vars, "vars: "))
+    except UsageError as exc:
+        return f"{where}: {exc.message}"
     return None
 
 

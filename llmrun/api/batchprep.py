@@ -45,7 +45,7 @@ def plan(b: BatchOptions, data: bytes) -> Plan:
     from llmrun.api.shards import parse_shard, shard_of
 
     shard = parse_shard(b.shard)
-    items = read_items(data, b.text)
+    items = read_items(data, b.text, b.job)
     result = Plan(in_input=len(items))
     if shard is not None:
         k, n = shard

@@ -49,6 +49,7 @@ class RunOptions:
     fail_on_tool_error: bool = False
     schema: Optional[str] = None
     schema_mode: str = "auto"
+    attach: List[str] = field(default_factory=list)  # files, https: URLs, "-" (stdin)
     cancel: Any = None  # a threading.Event: once set, the run stops as Ctrl-C would
     no_sandbox: bool = False  # every tool unconfined
     no_log: bool = False  # keep nothing of this run in the run log
@@ -66,6 +67,9 @@ class RunOptions:
             if name not in known:
                 raise TypeError(f"unexpected keyword argument {name!r}")
         values = {name: _CHECKS.get(name, _any)(name, value) for name, value in kwargs.items()}
+        if "-" in values.get("attach", ()):
+            raise UsageError("attach: '-' is standard input, which the Python API never reads "
+                             "(write the bytes to a file and attach that)")
         options = cls(**values)
         options.check()
         return options
@@ -164,7 +168,7 @@ def _cancel(name: str, value: Any) -> Any:
 _CHECKS: Dict[str, Any] = {
     "model": _text, "provider": _text, "base_url": _text, "system": _text,
     "record": _text, "replay": _text,
-    "tools": _texts, "tool": _texts, "mcp": _texts, "approve": _texts,
+    "tools": _texts, "tool": _texts, "mcp": _texts, "approve": _texts, "attach": _texts,
     "max_tokens": _integer(1), "max_steps": _integer(1, optional=False),
     "parallel": _integer(1, MAX_PARALLEL, optional=False),
     "retries": _integer(0, optional=False), "max_tool_calls": _integer(0),

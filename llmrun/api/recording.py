@@ -37,6 +37,7 @@ class LogConsumer(Consumer):
         self.options, self.prompt = options, prompt
         self.info = dict(info or {})
         self.recorder: Any = None
+        self.parts: Any = None  # the run's attachment parts (loop/attachments.Parts)
 
     def open(self, emit: Callable[[Dict[str, Any]], None]) -> None:
         """Start the run's row (before the run does anything); never raises."""
@@ -63,10 +64,26 @@ class LogConsumer(Consumer):
         recorder = self.recorder
         if recorder is None:
             return
-        recorder.event(event)
+        recorder.event(self._without_attachments(event))
         if event["type"] == "result":
             self.recorder = None
             recorder.close()
+
+    def _without_attachments(self, event: Dict[str, Any]) -> Dict[str, Any]:
+        """The log keeps an attachment's path, type, size and SHA-256, never its bytes: in the
+        requests and the conversation, each attachment part becomes its record
+        (loop/attachments.py; `--continue` reads the file again)."""
+        kind = event["type"]
+        if kind == "start":
+            self.parts = event.get("_attachment_parts")
+        parts = self.parts
+        if parts is None:
+            return event
+        if kind == "step" and "_request" in event:
+            return dict(event, _request=parts.strip_body(event["_request"]))
+        if kind == "result" and "_messages" in event:
+            return dict(event, _messages=parts.strip(event["_messages"]))
+        return event
 
     def close(self) -> None:
         """The run ended without its result event (a bug): the row says so."""
@@ -116,7 +133,7 @@ def continued(o: Any) -> Tuple[Any, Optional[List[Dict[str, Any]]]]:
     return replace(o, **changes), messages
 
 
-def first_messages(system: Optional[str], prompt: str,
+def first_messages(system: Optional[str], prompt: Any,
                    earlier: Optional[List[Dict[str, Any]]]) -> List[Dict[str, Any]]:
     """The messages of the first request: the earlier conversation, if any, then the prompt."""
     from llmrun.loop.conversation import first_messages as fresh

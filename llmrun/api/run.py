@@ -10,11 +10,11 @@ from __future__ import annotations
 import signal
 import time
 from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from llmrun.api.options import RunOptions
 from llmrun.base.context import DeadlineReached, Interrupt, RunContext, Stop
-from llmrun.base.errors import LimitError, LlmrunError, ToolErrorExit, UsageError
+from llmrun.base.errors import ConfigError, LimitError, LlmrunError, ToolErrorExit, UsageError
 from llmrun.base.events import VERSION, Bus, Consumer
 from llmrun.loop.result import RunResult
 
@@ -49,13 +49,30 @@ class _Gathered(Consumer):
             self.result.warnings.append(event["message"])
 
 
+def load_attachments(specs: Sequence[str], stdin: Any = None) -> List[Any]:
+    """The attachments read and typed before a run starts, so that a bad one is a
+    UsageError (exit 2; from Python a ValueError) before anything else happens. The
+    provider's own size limit is checked again in the run, once the provider is known."""
+    if not specs:
+        return []
+    from llmrun.loop.attachments import load_all, most_allowed
+    from llmrun.settings.config import load_config
+
+    try:
+        cfg = load_config()  # its sandbox_deny and its own path are never attached
+    except ConfigError:
+        cfg = None  # the run itself reports a broken config
+    return load_all(specs, most_allowed(), cfg, stdin)
+
+
 def execute(options: RunOptions, prompt: str, consumers: Sequence[Consumer] = (), *,
             confirm: Optional[Confirm] = None, session: Any = None,
-            ctx: Optional[RunContext] = None,
+            ctx: Optional[RunContext] = None, attachments: Optional[Sequence[Any]] = None,
             log_info: Optional[Dict[str, Any]] = None) -> RunResult:
     """Run one ask to its end and return its result; `ctx` may be made by the caller (to
     stop it, or to reach it from a signal handler); `log_info` adds to the run log's row
-    (argv, kind, batch_id, item_id)."""
+    (argv, kind, batch_id, item_id). `attachments` are the ones `load_attachments` read
+    already; without them `options.attach` is read in the run."""
     from llmrun.api.recording import LogConsumer
 
     ctx = ctx or RunContext(options.deadline, options.cancel)
@@ -68,7 +85,7 @@ def execute(options: RunOptions, prompt: str, consumers: Sequence[Consumer] = ()
     completed = False
     with ctx.running():
         try:
-            _run(ctx, options, prompt, result, confirm, session)
+            _run(ctx, options, prompt, result, confirm, session, attachments)
             completed = True
             error = _after(options, result)
         except LlmrunError as exc:
@@ -113,7 +130,7 @@ def _after(o: RunOptions, result: RunResult) -> Optional[LlmrunError]:
 
 
 def _run(ctx: RunContext, o: RunOptions, prompt: str, result: RunResult,
-         confirm: Optional[Confirm], session: Any) -> None:
+         confirm: Optional[Confirm], session: Any, attachments: Optional[Sequence[Any]]) -> None:
     from llmrun.api.recording import continued, first_messages
     from llmrun.loop.conversation import RequestOptions
     from llmrun.loop.limits import limits_for
@@ -142,22 +159,56 @@ def _run(ctx: RunContext, o: RunOptions, prompt: str, result: RunResult,
             settings.provider.dialect.schema_mode
     limits = limits_for(o.max_steps, o.max_cost, o.max_tool_calls, settings.provider,
                         settings.model)
+    attached = _attached(o, attachments, settings, cfg)
+    for a in attached:
+        ctx.emit({"type": "note", "message": a.describe()})
+    parts, content, earlier = _inputs(prompt, attached, earlier, settings.provider.dialect, cfg)
     with _tools(ctx, o, settings, cfg, confirm, session) as (toolbox, sources):
         ctx.emit({"type": "start", "version": VERSION, "provider": settings.provider.name,
                   "model": settings.model, "tools": list(toolbox.tools),
                   "_tool_sources": sources, "_base_url": settings.provider.base_url,
-                  "_system": settings.system, "_prompt": prompt})
+                  "_system": settings.system, "_prompt": prompt,
+                  "_attachments": parts.records() if parts else [],
+                  "_attachment_parts": parts})
         transport = _transport(o, settings, cassette)
         opts = RequestOptions(settings.model, o.max_tokens, o.temperature, o.reasoning_effort,
                               cache=settings.provider.cache and not o.no_cache)
         try:
-            run(ctx, result, transport, toolbox, opts, first_messages(settings.system, prompt, earlier),
-                limits, structured)
+            run(ctx, result, transport, toolbox, opts,
+                first_messages(settings.system, content, earlier), limits, structured)
             limits.after_answer(lambda text: ctx.emit({"type": "warning", "message": text}))
         finally:
             transport.close()
             if o.record:
                 transport.adapter.write(o.record, settings.provider.name)
+
+
+def _attached(o: RunOptions, attachments: Optional[Sequence[Any]], settings: Any,
+              cfg: Any) -> List[Any]:
+    """The run's attachments, within its provider's size limit (before any request)."""
+    specs = list(attachments) if attachments is not None else list(o.attach)
+    if not specs:
+        return []
+    from llmrun.loop.attachments import check_limit, load_all
+
+    limit = settings.provider.dialect.attachment_limit
+    loaded = load_all(specs, limit, cfg)
+    check_limit(loaded, limit, settings.provider.name)
+    return loaded
+
+
+def _inputs(prompt: str, attached: Sequence[Any], earlier: Optional[List[Dict[str, Any]]],
+            dialect: Any, cfg: Any) -> Tuple[Any, Any, Optional[List[Dict[str, Any]]]]:
+    """(the attachment parts, the user content, the earlier conversation with its own
+    attachments read again): what the run log keeps of them is in the parts."""
+    if not attached and not earlier:
+        return None, prompt, earlier
+    from llmrun.loop.attachments import Parts, restore, user_content
+
+    parts = Parts()
+    if earlier:
+        earlier = restore(earlier, dialect, parts, cfg)
+    return parts, user_content(prompt, attached, dialect, parts), earlier
 
 
 def _structured(o: RunOptions) -> Any:

@@ -4,10 +4,10 @@ the signal handlers, and one run of the library (llmrun/api/run.py) — nothing 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from llmrun.api.options import RunOptions
-from llmrun.base.errors import UsageError
+from llmrun.base.errors import ConfigError, UsageError
 from llmrun.cli.environment import Environment
 
 
@@ -24,6 +24,10 @@ class AskOptions(RunOptions):
     verbose: bool = False
     show_reasoning: bool = False
     no_stdin: bool = False
+    #: expand @FILE in the prompt words and -s (what the user typed; not a job's values)
+    at_files: bool = True
+    #: the whole prompt, given as text (a job's filled template): never expanded
+    prompt_text: Optional[str] = None
 
     def check(self) -> None:
         super().check()
@@ -56,8 +60,30 @@ def read_prompt(words: Sequence[str], use_stdin: bool, env: Environment) -> str:
     return check_prompt(prompt)
 
 
-def ask(o: AskOptions, env: Optional[Environment] = None) -> int:
-    """Run one `llmrun ask`; return its exit status."""
+def inputs(o: AskOptions, env: Environment) -> Tuple[str, List[Any]]:
+    """The prompt (words with @FILE read, or a job's text; then standard input) and the
+    attachments (`-a -` takes standard input, which is then not part of the prompt)."""
+    from llmrun.api.run import load_attachments
+
+    words: Sequence[str] = o.prompt if o.prompt_text is None else (o.prompt_text,)
+    if o.at_files:
+        from llmrun.cli.atfile import AtFiles
+
+        expand = AtFiles()
+        o.system = expand.option(o.system, "-s")
+        words = expand.words(words)
+    from_stdin = "-" in o.attach
+    if from_stdin and o.no_stdin:
+        raise UsageError("--attach - reads standard input, which --no-stdin says not to read")
+    prompt = read_prompt(words, not o.no_stdin and not from_stdin, env)
+    stdin = getattr(env.stdin, "buffer", env.stdin) if from_stdin else None
+    return prompt, load_attachments(o.attach, stdin)
+
+
+def ask(o: AskOptions, env: Optional[Environment] = None,
+        prepare: Optional[Callable[[AskOptions], None]] = None) -> int:
+    """Run one `llmrun ask`; return its exit status. `prepare` completes the options first
+    (`llmrun run`: the job file's settings), its errors reported like the command line's."""
     from llmrun.api.recording import cli_info
     from llmrun.api.run import execute
     from llmrun.base.context import RunContext
@@ -65,17 +91,19 @@ def ask(o: AskOptions, env: Optional[Environment] = None) -> int:
     from llmrun.tools.confirm import ask_terminal
 
     env = env or Environment.from_process()
-    options = o.run_options()
     renderer = _renderer(o, env)
     try:
         o.check()
-        prompt = read_prompt(o.prompt, not o.no_stdin, env)
-    except UsageError as exc:  # before anything ran; reported as any run's end would be
+        if prepare is not None:
+            prepare(o)
+        prompt, attachments = inputs(o, env)
+    except (UsageError, ConfigError) as exc:  # before anything ran; reported as any run's end
         return _refused(o, renderer, exc)
+    options = o.run_options()
     ctx = RunContext(options.deadline)
     try:
         with handling(ctx):  # SIGINT/SIGTERM/SIGHUP stop the request and the tools
-            result = execute(options, prompt, [renderer], ctx=ctx,
+            result = execute(options, prompt, [renderer], ctx=ctx, attachments=attachments,
                              confirm=renderer.holding(ask_terminal),  # no spinner over it
                              log_info=cli_info())
     except BaseException:
@@ -84,7 +112,7 @@ def ask(o: AskOptions, env: Optional[Environment] = None) -> int:
     return result.exit_code
 
 
-def _refused(o: AskOptions, renderer: Any, error: UsageError) -> int:
+def _refused(o: AskOptions, renderer: Any, error: Any) -> int:
     """A command line llmrun refuses: the error line, and with --json the one object (with
     --events the result event), like every other end of a run."""
     from llmrun.api.run import result_event

@@ -11,7 +11,7 @@ import click
 from llmrun.cli.main import CONTEXT, FiniteFloat, run_options
 
 BATCH_ONLY = ("output", "resume", "text", "concurrency", "rpm", "batch_max_cost",
-              "batch_deadline", "shard")
+              "batch_deadline", "shard", "job")
 
 #: Options of `llmrun ask` that one run at a terminal has but a batch cannot: refused by
 #: name (exit 2) rather than with click's "no such option".
@@ -60,13 +60,17 @@ def _refused(command: Any) -> Any:
 @click.option("--shard", metavar="K/N|auto",
               help="Run only the items of shard K of N (by the SHA-256 of the id); auto: "
                    "from a Kubernetes Indexed Job or a Slurm job array.")
+@click.option("--job", metavar="JOB.yaml",
+              help="A job file: its settings for every item, its template the prompt of "
+                   "each item that has none, filled from the item's \"vars\".")
 @run_options(batch=True)
 @_refused
 def batch(file: str, json_: bool, no_stdin: bool, **kwargs: Any) -> None:
     """Run one ask per line of FILE (JSON lines; `-` is standard input), many at once.
 
     \b
-    Each line: {"id": "…", "prompt": "…"} with optional "system" and "model".
+    Each line: {"id": "…", "prompt": "…"} with optional "system", "model", "attach"
+    (a path or a list; after -a's) and, with --job, "vars" instead of "prompt".
     Output: one JSON line per item (the --json object plus "id" and "exit_code"),
     written as each item ends. --json and --no-stdin are accepted and change nothing.
 
@@ -83,4 +87,27 @@ def batch(file: str, json_: bool, no_stdin: bool, **kwargs: Any) -> None:
     b = BatchOptions(file, own["text"], own["output"], own["resume"], own["concurrency"],
                      own["rpm"], own["batch_max_cost"], own["batch_deadline"], own["shard"],
                      quiet=kwargs.pop("quiet"), verbose=kwargs.pop("verbose"))
-    sys.exit(run_batch(b, RunOptions(**kwargs)))
+    run = RunOptions(**kwargs)
+    if own["job"]:
+        b.job = _job(own["job"], run)
+    if "-" in run.attach:
+        raise click.UsageError("--attach - is not a batch option: standard input is not an "
+                               "item's (attach a file)")
+    sys.exit(run_batch(b, run))
+
+
+def _job(path: str, run: Any) -> Any:
+    """--job: the job file loaded (a problem in it is exit 3 with file and line), its
+    settings set on `run` where the command line gave none."""
+    from click.core import ParameterSource
+
+    from llmrun.api.job import load_job
+    from llmrun.base.errors import LlmrunError, report
+
+    ctx = click.get_current_context()
+    try:
+        job = load_job(path)
+    except LlmrunError as exc:
+        sys.exit(report(exc))
+    job.apply(run, lambda name: ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE)
+    return job

@@ -20,7 +20,8 @@ class _LazyGroup(click.Group):
     """Subcommands that live in their own module, imported only when used or listed."""
 
     lazy = {"tools": ("llmrun.cli.tools", "tools"), "config": ("llmrun.cli.main", "config_group"),
-            "log": ("llmrun.cli.log", "log_group"), "batch": ("llmrun.cli.batch", "batch")}
+            "log": ("llmrun.cli.log", "log_group"), "batch": ("llmrun.cli.batch", "batch"),
+            "run": ("llmrun.cli.run", "run")}
 
     def list_commands(self, ctx: click.Context) -> List[str]:
         return sorted(set(super().list_commands(ctx)) | set(self.lazy))
@@ -94,8 +95,8 @@ def _option(*decls: str, batch: bool = True, batch_help: Optional[str] = None,
     return click.option(*decls, **attrs), (in_batch if batch else None)
 
 
-#: The options of `llmrun ask`, in --help order, shared with `llmrun batch`; `batch=False`
-#: marks those only a single run at a terminal has (exit 2 in a batch).
+#: The options of `llmrun ask`, in --help order, shared with `llmrun batch` and `llmrun run`;
+#: `batch=False` marks those only a single run at a terminal has (exit 2 in a batch).
 ASK_OPTIONS: List[Tuple[Any, Any]] = [
     _option("-m", "--model", metavar="ID", help="Model id sent as `model` [env LLMRUN_MODEL]."),
     _option("-p", "--provider", metavar="NAME", shell_complete=_complete_provider,
@@ -104,6 +105,11 @@ ASK_OPTIONS: List[Tuple[Any, Any]] = [
     _option("--base-url", metavar="URL",
             help="API root; requests go to URL/chat/completions [env LLMRUN_BASE_URL]."),
     _option("-s", "--system", metavar="TEXT", help="System message, sent first."),
+    _option("-a", "--attach", "attach", metavar="PATH|URL|-", multiple=True, callback=_tool_paths,
+            help="Attach an image, a PDF or a text file (its type read from its bytes), an "
+                 "https: image URL, or - for standard input; repeatable.",
+            batch_help="Attach this file or https: image URL to every item (before the "
+                       "item's own attach); repeatable."),
     _option("-t", "--tools", "tools", metavar="PATH", multiple=True, callback=_tool_paths,
             help="Tool YAML file or folder; repeatable [env LLMRUN_TOOLS]."),
     _option("--tool", "tool", metavar="NAME", multiple=True,

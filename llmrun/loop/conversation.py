@@ -18,7 +18,9 @@ class RequestOptions:
     cache: bool = True  # ask for prompt caching where the model needs to be asked
 
 
-def first_messages(system: Optional[str], prompt: str) -> List[Dict[str, Any]]:
+def first_messages(system: Optional[str], prompt: Any) -> List[Dict[str, Any]]:
+    """The system message and the user's: `prompt` is its text, or a list of content parts
+    when there are attachments (loop/attachments.py)."""
     messages: List[Dict[str, Any]] = []
     if system:
         messages.append({"role": "system", "content": system})

@@ -211,11 +211,11 @@ class Recorder:
         self.conn.execute(
             "UPDATE runs SET provider = ?, requested_model = ?, model = ?, tools = ?, "
             "tool_sources = ?, base_url = coalesce(?, base_url), "
-            "system = coalesce(?, system) WHERE id = ?",
+            "system = coalesce(?, system), attachments = coalesce(?, attachments) WHERE id = ?",
             (t.clean(e.get("provider"), ""), t.clean(e.get("model"), ""),
              t.clean(e.get("model"), ""), dumps(t.value(list(e.get("tools") or []), "")),
              dumps(t.value(self.sources, "")), t.clean(clean_url(e.get("_base_url")), ""),
-             t.text(e.get("_system"), "system"), self.id))
+             t.text(e.get("_system"), "system"), _attachments(t, e), self.id))
 
     def _warning(self, e: Dict[str, Any]) -> None:
         self.warnings.append(self.texts.clean(e.get("message"), "warning") or "")
@@ -273,6 +273,16 @@ class Recorder:
             from llmrun.runlog.maintain import prune
 
             prune(self.conn, time.time() - self.settings.keep_s)
+
+
+def _attachments(t: Any, e: Dict[str, Any]) -> Optional[str]:
+    """The start event's attachments (path, type, size, SHA-256: never the bytes)."""
+    found = e.get("_attachments")
+    if not found:
+        return None
+    kept = [{k: a.get(k) for k in ("path", "type", "size", "sha256")}
+            for a in found if isinstance(a, dict)]
+    return dumps(t.value(kept, "attachments"))
 
 
 def _str(value: Any) -> Optional[str]:

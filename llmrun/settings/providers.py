@@ -17,6 +17,8 @@ _REASONING_MODEL = re.compile(r"^(o\d|gpt-[5-9])", re.IGNORECASE)
 _ASKS_FOR_CACHE = re.compile(r"(^|/)(anthropic/|claude)", re.IGNORECASE)
 EPHEMERAL = {"type": "ephemeral"}
 MAX_BREAKPOINTS = 4  # Anthropic's limit per request
+#: The largest file an attachment may be unless a dialect says otherwise (bytes).
+DEFAULT_ATTACHMENT_LIMIT = 20 * 1024 * 1024
 
 
 class Dialect:
@@ -45,6 +47,22 @@ class Dialect:
     def mark_cache(self, body: Dict[str, Any], model: str) -> None:
         """Ask for prompt caching where the model needs to be asked. Servers of this dialect
         cache by themselves or not at all: nothing to add."""
+
+    # -- attachments: the user message's content parts (OpenAI's spelling, which OpenRouter,
+    # the Vercel AI Gateway and llama.cpp-style servers share) -------------------------------
+    #: the largest file (bytes) an attachment may be for servers of this dialect
+    attachment_limit = DEFAULT_ATTACHMENT_LIMIT
+
+    def text_part(self, text: str) -> Dict[str, Any]:
+        return {"type": "text", "text": text}
+
+    def image_part(self, url: str) -> Dict[str, Any]:
+        """An image: a `data:` URL of its bytes, or an https: URL the server fetches."""
+        return {"type": "image_url", "image_url": {"url": url}}
+
+    def file_part(self, filename: str, mime: str, data_url: str) -> Dict[str, Any]:
+        """A document (a PDF) as a `data:` URL of its bytes."""
+        return {"type": "file", "file": {"filename": filename, "file_data": data_url}}
 
 
 def needs_cache_marks(model: str) -> bool:
