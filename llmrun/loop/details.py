@@ -63,7 +63,7 @@ class DetailMerger:
             block = self._block(part)
             for key, value in part.items():
                 if key in CONCAT_FIELDS and isinstance(value, str):
-                    self._spend(len(value))
+                    self._spend(len(value) + (len(key) if key not in block else 0))
                     before = block.get(key)
                     block[key] = (before if isinstance(before, str) else "") + value
                     if key != "data":

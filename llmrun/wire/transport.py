@@ -11,14 +11,13 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util.retry import Retry
 
 from llmrun import __version__
 from llmrun.base.errors import APIError, ConfigError, ConnectError, LlmrunError, StreamError
 from llmrun.base.secrets import redact, remember_secret
 from llmrun.settings.providers import GENERIC, Provider
+from llmrun.wire.connections import watch_connections
 from llmrun.wire.failures import classify, error_detail, reason
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
@@ -195,41 +194,6 @@ def make_retry(retries: int, backoff: Optional[float] = None) -> Retry:
                         respect_retry_after_header=True, raise_on_status=False,
                         raise_on_redirect=False)
     return retry
-
-
-class _WatchedConnection(HTTPConnection):
-    """A connection registered with the run that opens it, so that stopping the run (its
-    deadline, a cancel) shuts the socket and wakes the thread blocked reading it."""
-
-    def connect(self) -> None:
-        super().connect()
-        from llmrun.base.context import current
-
-        current().add_socket(self.sock)
-
-
-class _WatchedTLSConnection(HTTPSConnection):
-    def connect(self) -> None:
-        super().connect()
-        from llmrun.base.context import current
-
-        current().add_socket(self.sock)
-
-
-class _WatchedPool(HTTPConnectionPool):
-    ConnectionCls = _WatchedConnection
-
-
-class _WatchedTLSPool(HTTPSConnectionPool):
-    ConnectionCls = _WatchedTLSConnection
-
-
-def watch_connections(adapter: HTTPAdapter) -> HTTPAdapter:
-    """Make every connection `adapter` opens stoppable by its run."""
-    manager = getattr(adapter, "poolmanager", None)
-    if manager is not None:
-        manager.pool_classes_by_scheme = {"http": _WatchedPool, "https": _WatchedTLSPool}
-    return adapter
 
 
 class Transport:
