@@ -4,6 +4,13 @@ import sys
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import settings
+
+#: CI replays the same examples every time (a red CI must be reproducible); elsewhere the
+#: fuzz tests explore new ones each run.
+settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)

@@ -141,45 +141,61 @@ class _Warm:
         self.control, self.done, self.fds, self.pid = ctl_w, done_r, (fd, done_w), os.getpid()
 
 
+#: How many supervisors wait ahead of their calls: two, so that a second call that comes at
+#: once (the next step of a fast model, a replay, a parallel call) finds one ready too.
+POOL = 2
 _warm: List[_Warm] = []
-_starting: List[threading.Event] = []  # set once the supervisor being started is waiting
+_ready = threading.Condition(_lock)
+_starting = [0]  # supervisors being started now
 
 
 def warm_up(policies: Sequence[Policy] = ()) -> None:
-    """Start one supervisor ahead of time, in the background, unless one is waiting or
+    """Start supervisors ahead of time, in the background, until POOL are waiting or
     starting; and make the plans of `policies` meanwhile (the first call's walk)."""
-    def start(ready: threading.Event) -> None:
+    def start(first: bool) -> None:
+        made = None
         try:
             made = _Warm()
-            with _lock:
-                _warm.append(made)
         except OSError:
             pass
         finally:
-            ready.set()
-        from llmrun.sandbox.support import probe
+            with _ready:
+                _starting[0] -= 1
+                if made is not None:
+                    _warm.append(made)
+                _ready.notify_all()
+        if first and policies:
+            _plans(list(policies))
 
-        support = probe()
-        for policy in policies:
-            plan(policy, os.getcwd(), support.landlock, support.arch)
+    with _ready:
+        mine = [w for w in _warm if w.pid == os.getpid()]
+        want = POOL - len(mine) - _starting[0]
+        _starting[0] += max(want, 0)
+    for i in range(want):
+        threading.Thread(target=start, args=(i == 0,), daemon=True,
+                         name="llmrun-sandbox-warm").start()
+    if want <= 0 and policies:  # the pool is full: the plans are still made ahead
+        threading.Thread(target=_plans, args=(list(policies),), daemon=True,
+                         name="llmrun-sandbox-plans").start()
 
-    with _lock:
-        if _warm or (_starting and not _starting[-1].is_set()):
-            return
-        ready = threading.Event()
-        _starting[:] = [ready]
-    threading.Thread(target=start, args=(ready,), daemon=True,
-                     name="llmrun-sandbox-warm").start()
+
+def _plans(policies: List[Policy]) -> None:
+    from llmrun.sandbox.support import probe
+
+    support = probe()
+    for policy in policies:
+        plan(policy, os.getcwd(), support.landlock, support.arch)
 
 
 def _take() -> Optional[_Warm]:
-    """A waiting supervisor of this process, after the one being started if need be."""
-    with _lock:
-        pending = _starting[-1] if _starting and not _warm else None
-    if pending is not None:
-        pending.wait(10)
-    with _lock:
-        return _warm.pop() if _warm and _warm[-1].pid == os.getpid() else None
+    """A waiting supervisor of this process, after one being started if need be."""
+    with _ready:
+        _ready.wait_for(lambda: any(w.pid == os.getpid() for w in _warm) or not _starting[0],
+                        timeout=10)
+        for i in range(len(_warm) - 1, -1, -1):
+            if _warm[i].pid == os.getpid():
+                return _warm.pop(i)
+    return None
 
 
 def start(argv: List[str], policy: Policy, env: Dict[str, str],
