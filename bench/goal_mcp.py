@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from typing import List
 
 from common import HERE, PY, ROOT, Row, interleaved, llmrun_cmd, log, median
 
-SERVER = [PY, os.path.join(ROOT, "tests", "mcp", "sdk_server.py"), "stdio"]
+#: The SDK is a test dependency of llmrun's environment: the server runs on its interpreter
+#: (sys.executable, not PY's real path, whose site-packages lack it).
+SERVER = [sys.executable, os.path.join(ROOT, "tests", "mcp", "sdk_server.py"), "stdio"]
 
 
 def goal6(runs: int) -> List[Row]:

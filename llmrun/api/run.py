@@ -142,6 +142,7 @@ def _run(ctx: RunContext, o: RunOptions, prompt: str, result: RunResult,
         ctx.gate = session.gate  # one rate limit and one 429 pause for all its runs
     structured = _structured(o)
     cfg = load_config()
+    _warm_sandbox(o, cfg)
     o, earlier = continued(o)  # --continue/--cid: the logged run's conversation and settings
     cassette = None
     if o.replay:
@@ -209,6 +210,21 @@ def _inputs(prompt: str, attached: Sequence[Any], earlier: Optional[List[Dict[st
     if earlier:
         earlier = restore(earlier, dialect, parts, cfg)
     return parts, user_content(prompt, attached, dialect, parts), earlier
+
+
+def _warm_sandbox(o: RunOptions, cfg: Any) -> None:
+    """Start a sandbox supervisor now when the run will likely offer tools: its Python
+    start-up then overlaps the rest of the set-up (the YAML, the transport) and the first
+    request, instead of delaying the first tool call."""
+    import os
+
+    if o.no_sandbox or getattr(cfg, "sandbox", True) is False:
+        return
+    if o.tools or o.mcp or os.environ.get("LLMRUN_TOOLS") or os.environ.get("LLMRUN_MCP") \
+            or cfg.tools or cfg.mcp:
+        from llmrun.sandbox.launch import warm_up
+
+        warm_up()
 
 
 def _structured(o: RunOptions) -> Any:
