@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 from itertools import takewhile
@@ -211,7 +212,14 @@ class Transport:
         self.timeout = timeout
         self.retries = retries
         self.session = requests.Session()
-        self.session.trust_env = True
+        # the environment is read once here, not for every request (requests' trust_env
+        # reads ~/.netrc and scans the proxy variables on each): HTTPS_PROXY, NO_PROXY and
+        # REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE still apply; ~/.netrc never does (the key is ours)
+        self.session.trust_env = False
+        self.session.proxies.update(requests.utils.get_environ_proxies(provider.base_url))
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if bundle:
+            self.session.verify = bundle
         self.adapter = watch_connections(adapter or HTTPAdapter(max_retries=make_retry(retries)))
         self.session.mount("http://", self.adapter)
         self.session.mount("https://", self.adapter)
