@@ -9,7 +9,7 @@ answer), every model answer taking 100 ms at the loopback server, `--concurrency
 - peak memory (ru_maxrss) against one `llmrun ask` of one item (target: under 2x its peak
   plus 1 MiB per concurrent item).
 
-The MCP server is our small stdio fake (tests/mcp/fake_server.py): it starts in tens of
+The MCP server is our small stdio fake (tests/mcp_servers/fake_server.py): it starts in tens of
 milliseconds, so the figures are llmrun's own, not the SDK's start-up.
 """
 
@@ -57,7 +57,7 @@ def _files(folder: str) -> "tuple[str, str, str]":
     spec = os.path.join(folder, "mcp.json")
     with open(spec, "w") as fh:
         json.dump({"mcpServers": {"fake": {"command": PY, "args": [
-            os.path.join(ROOT, "tests", "mcp", "fake_server.py"), "bench"]}}}, fh)
+            os.path.join(ROOT, "tests", "mcp_servers", "fake_server.py"), "bench"]}}}, fh)
     items = os.path.join(folder, "items.jsonl")
     prompts = os.path.join(folder, "prompts.txt")
     with open(items, "w") as fh, open(prompts, "w") as plain:

@@ -1,6 +1,6 @@
 """Goal 6: listing an MCP server's tools costs little more than the server itself.
 
-`llmrun tools list --mcp` against the official SDK's server (tests/mcp/sdk_server.py), next
+`llmrun tools list --mcp` against the official SDK's server (tests/mcp_servers/sdk_server.py), next
 to a bare 30-line stdio client doing initialize + tools/list against the same server, in the
 same run. The server's own start-up (the SDK imports in about a second) dominates both.
 """
@@ -17,7 +17,7 @@ from common import HERE, PY, ROOT, Row, interleaved, llmrun_cmd, log, median
 
 #: The SDK is a test dependency of llmrun's environment: the server runs on its interpreter
 #: (sys.executable, not PY's real path, whose site-packages lack it).
-SERVER = [sys.executable, os.path.join(ROOT, "tests", "mcp", "sdk_server.py"), "stdio"]
+SERVER = [sys.executable, os.path.join(ROOT, "tests", "mcp_servers", "sdk_server.py"), "stdio"]
 
 
 def goal6(runs: int) -> List[Row]:

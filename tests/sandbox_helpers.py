@@ -13,7 +13,7 @@ import threading
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEY = "-----BEGIN OPENSSH PRIVATE KEY----- planted-ssh-key-9f3a"
 AWS = "aws_secret_access_key = planted-aws-secret-77"
-SHELL_SERVER = os.path.join(ROOT, "tests", "mcp", "shell_server.py")
+SHELL_SERVER = os.path.join(ROOT, "tests", "mcp_servers", "shell_server.py")
 
 HOSTILE_PY = '''
 import os, socket, subprocess

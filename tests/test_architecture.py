@@ -118,3 +118,17 @@ def test_every_path_architecture_md_names_exists():
     assert missing == []
     for pkg in LAYERS:
         assert f"`llmrun/{pkg}/`" in text
+
+
+def test_no_test_folder_shadows_a_dependency():
+    """tests/ is on sys.path (conftest): a folder there named like a package (say `mcp`)
+    would be imported instead of it — `importorskip("mcp")` would never skip, and the MCP
+    tests would hang without the SDK."""
+    tests = os.path.join(ROOT, "tests")
+    for name in ("mcp", "mcp_server_time", "hypothesis", "pytest", "click", "requests",
+                 "yaml", "jsonschema", "llmrun"):
+        assert not os.path.exists(os.path.join(tests, name)), name
+        spec = importlib.util.find_spec(name)
+        origin = (spec.origin or "") if spec else ""
+        paths = list(spec.submodule_search_locations or []) if spec else []
+        assert not any(p.startswith(tests) for p in [origin, *paths]), (name, origin, paths)

@@ -18,7 +18,7 @@ from streams import answer_step
 from test_mcp import ROOT, alive_with, ask, assert_none_left, env_for, llmrun, servers_file, \
     tool_step
 
-HOSTILE = os.path.join(ROOT, "tests", "mcp", "hostile_server.py")
+HOSTILE = os.path.join(ROOT, "tests", "mcp_servers", "hostile_server.py")
 
 
 def hostile(tmp_path, *mode, **more):

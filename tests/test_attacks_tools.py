@@ -16,7 +16,7 @@ from streams import answer_step
 from terminal_helpers import Screen, spawn_on_pty
 from test_mcp import env_for, servers_file, tool_step
 
-HOSTILE = os.path.join(ROOT, "tests", "mcp", "hostile_server.py")
+HOSTILE = os.path.join(ROOT, "tests", "mcp_servers", "hostile_server.py")
 EVIL = "t0\x1b]0;owned\x07\x1b[2J\n"  # the hostile server's tool name
 UNKNOWN = "nope\x1b]52;c;cHduZWQ=\x07"  # a name the model made up: OSC 52 writes the clipboard
 

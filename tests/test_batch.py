@@ -16,7 +16,7 @@ import pytest
 from drive import ROOT, env_for, llmrun, spawn, tool_loop
 from server import Reply, TestServer
 
-FAKE_MCP = os.path.join(ROOT, "tests", "mcp", "fake_server.py")
+FAKE_MCP = os.path.join(ROOT, "tests", "mcp_servers", "fake_server.py")
 
 
 # -- helpers ------------------------------------------------------------------------------------

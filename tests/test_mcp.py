@@ -17,8 +17,8 @@ from server import Reply, sse
 from streams import answer_step, call_args, call_header, chunk, usage
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SDK = os.path.join(ROOT, "tests", "mcp", "sdk_server.py")
-FAKE = os.path.join(ROOT, "tests", "mcp", "fake_server.py")
+SDK = os.path.join(ROOT, "tests", "mcp_servers", "sdk_server.py")
+FAKE = os.path.join(ROOT, "tests", "mcp_servers", "fake_server.py")
 pytest.importorskip("mcp")
 
 
