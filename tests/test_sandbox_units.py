@@ -183,19 +183,58 @@ def test_the_environment_block_keeps_names_but_loses_secret_values():
     assert out.stdout.split() == ["False", "True", "True", "tok-123"], out.stderr
 
 
-def test_a_waiting_supervisor_that_died_is_replaced(tmp_path):
+def test_a_fork_server_that_died_is_replaced(tmp_path):
     from llmrun.sandbox import launch
     from llmrun.tools.process import run_process
 
-    launch.warm_up()
-    deadline = __import__("time").monotonic() + 30
-    while not launch._warm and __import__("time").monotonic() < deadline:
-        __import__("time").sleep(0.01)
-    launch._warm[-1].proc.kill()  # it dies while it waits
-    launch._warm[-1].proc.wait()
+    server = launch._zygote()
+    server.proc.kill()  # it dies while it waits
+    server.proc.wait()
     out = run_process(["sh", "-c", "echo $TMPDIR"], dict(os.environ), 30, 1000,
                       policy=Policy("t"))
     import tempfile
 
     private = os.path.join(tempfile.gettempdir(), "llmrun-tool-").encode()
     assert out.returncode == 0 and out.stdout.startswith(private), out
+    assert launch._zygote() is not server
+
+
+def test_a_confined_call_reports_its_exit_and_holds_its_group_until_released(tmp_path):
+    """The tool is not llmrun's child: its keeper says its pid and exit code, and keeps it
+    unreaped (its group id ours) until llmrun lets go; a kill stops what left the group."""
+    from llmrun.sandbox import launch
+
+    marker = tmp_path / "escaped"
+    script = f"setsid sh -c 'sleep 30; touch {marker}' & echo $$; exit 7"
+    proc = launch.start(["sh", "-c", script], Policy("t", write=[str(tmp_path)]),
+                        dict(os.environ))
+    try:
+        proc.stdin.close()
+        assert int(proc.stdout.readline()) == proc.pid
+        assert proc.wait(timeout=30) == 7
+        with open(f"/proc/{proc.pid}/stat") as fh:  # a zombie, still ours
+            assert fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+        assert not proc.kill_group()  # over: nothing is signalled any more
+    finally:
+        proc.release()
+    deadline = __import__("time").monotonic() + 10
+    while os.path.exists(f"/proc/{proc.pid}") and __import__("time").monotonic() < deadline:
+        __import__("time").sleep(0.01)
+    assert not os.path.exists(f"/proc/{proc.pid}")  # reaped once released
+
+
+def test_killing_a_confined_call_stops_what_left_its_group(tmp_path):
+    from llmrun.sandbox import launch
+
+    script = "setsid sleep 300 & echo started; sleep 300"
+    proc = launch.start(["sh", "-c", script], Policy("t"), dict(os.environ))
+    try:
+        proc.stdin.close()
+        assert proc.stdout.readline() == b"started\n"
+        assert proc.kill_group()
+        assert proc.wait(timeout=30) == -9
+        left = [line for line in os.popen("ps -eo pid,args").read().splitlines()
+                if "sleep 300" in line and "sh -c" not in line]
+        assert not left, left
+    finally:
+        proc.release()

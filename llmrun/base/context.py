@@ -98,7 +98,7 @@ class RunContext:
         with self._lock:
             self._procs.add(proc)
         if self.reason is not None:  # started while stopping: it goes too
-            _kill_group(proc)
+            kill_group(proc)
 
     def discard_process(self, proc: Any) -> None:
         with self._lock:
@@ -130,7 +130,7 @@ class RunContext:
         """SIGKILL the process group of every process of this run; (group, program) each."""
         killed = []
         for proc in list(self._procs):  # copying a set is atomic under the GIL
-            if _kill_group(proc):
+            if kill_group(proc):
                 args = proc.args if isinstance(proc.args, (list, tuple)) else [proc.args]
                 killed.append((proc.pid, os.path.basename(str(args[0])) if args else "?"))
         return killed
@@ -206,12 +206,18 @@ def _nothing() -> None:
     """No sink to flush."""
 
 
-def _kill_group(proc: Any) -> bool:
+def kill_group(proc: Any, sig: int = signal.SIGKILL) -> bool:
+    """Signal `proc`'s process group: a Popen started with start_new_session (the pid is the
+    group id), or anything with its own `kill_group` (a confined tool call)."""
+    own = getattr(proc, "kill_group", None)
+    if own is not None:
+        return own(sig)
     try:
-        os.killpg(proc.pid, signal.SIGKILL)  # start_new_session: the pid is the group id
+        os.killpg(proc.pid, sig)
         return True
     except OSError:
         return False
+
 
 
 def _shut(sock: socket.socket) -> None:

@@ -72,7 +72,7 @@ def command(argv: List[str], policy: Policy, env: Dict[str, str],
             ) -> Tuple[List[str], Tuple[int, ...], int]:
     """The argv that runs `argv` under `policy`, the descriptors to pass to it, and the read
     end of its "done" pipe: end-of-file there means the call's supervisor has exited, after
-    killing every process of the call (`wait_done`). The caller closes the write end (the
+    killing every process of the call. The caller closes the write end (the
     second descriptor) once the process started, and the read end when done.
 
     Raises FileNotFoundError when the program does not exist, as Popen would. Before the
@@ -119,64 +119,79 @@ def _steps(argv: List[str], policy: Policy, env: Dict[str, str], cwd: Optional[s
     return steps
 
 
-class _Warm:
-    """A supervisor started ahead of its call (`warm`): the process, the write end of its
-    control pipe, the read end of its done pipe."""
+class _Zygote:
+    """This process's fork server (zygote.py): started once, ahead of the first call; the
+    socket queues a call sent while it is still starting."""
 
     def __init__(self) -> None:
+        import socket
         import subprocess
 
-        control, ctl_w = os.pipe()
-        done_r, done_w = os.pipe()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         fd = lifeline()
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"}
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", SUPERVISOR, f"=warm:{control}:{fd}:{done_w}"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                start_new_session=True, pass_fds=(control, fd, done_w))
+                [sys.executable, "-I", "-S", SUPERVISOR, f"=zygote:{theirs.fileno()}:{fd}"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, env=env, start_new_session=True,
+                pass_fds=(theirs.fileno(), fd))
+        except BaseException:
+            ours.close()
+            raise
         finally:
-            os.close(control)
-            os.close(done_w)
-        self.control, self.done, self.fds, self.pid = ctl_w, done_r, (fd, done_w), os.getpid()
+            theirs.close()
+        self.sock, self.pid, self.send_lock = ours, os.getpid(), threading.Lock()
+
+    def send(self, data: bytes, fds: Sequence[int]) -> bool:
+        """Hand a call over; False when the server is gone."""
+        import socket
+
+        message = len(data).to_bytes(4, "big") + data
+        rights = b"".join(fd.to_bytes(4, sys.byteorder, signed=True) for fd in fds)
+        with self.send_lock:
+            try:
+                sent = self.sock.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                                      rights)], socket.MSG_NOSIGNAL)
+                if sent < len(message):
+                    self.sock.sendall(message[sent:], socket.MSG_NOSIGNAL)
+                return True
+            except OSError:
+                return False
+
+    def close(self) -> None:
+        self.sock.close()
+        self.proc.poll()  # reaped if it is gone already
 
 
-#: How many supervisors wait ahead of their calls: two, so that a second call that comes at
-#: once (the next step of a fast model, a replay, a parallel call) finds one ready too.
-POOL = 2
-_warm: List[_Warm] = []
-_ready = threading.Condition(_lock)
-_starting = [0]  # supervisors being started now
+_zygotes: List[_Zygote] = []
+_zygote_lock = threading.Lock()  # not _lock: starting one takes the lifeline's
+
+
+def _zygote(fresh: bool = False) -> _Zygote:
+    """This process's fork server, started if need be (or anew: `fresh`)."""
+    with _zygote_lock:
+        if _zygotes and (_zygotes[0].pid != os.getpid() or fresh):
+            old = _zygotes.pop()
+            if old.pid == os.getpid():
+                old.close()
+        if not _zygotes:
+            _zygotes.append(_Zygote())
+        return _zygotes[0]
 
 
 def warm_up(policies: Sequence[Policy] = ()) -> None:
-    """Start supervisors ahead of time, in the background, until POOL are waiting or
-    starting; and make the plans of `policies` meanwhile (the first call's walk)."""
-    def start(first: bool) -> None:
-        made = None
+    """Start the fork server ahead of the first call, in the background, and make the plans
+    of `policies` meanwhile (the first call's walk)."""
+    def work() -> None:
         try:
-            made = _Warm()
+            _zygote()
         except OSError:
-            pass
-        finally:
-            with _ready:
-                _starting[0] -= 1
-                if made is not None:
-                    _warm.append(made)
-                _ready.notify_all()
-        if first and policies:
+            pass  # the call will try again, and say why
+        if policies:
             _plans(list(policies))
 
-    with _ready:
-        mine = [w for w in _warm if w.pid == os.getpid()]
-        want = POOL - len(mine) - _starting[0]
-        _starting[0] += max(want, 0)
-    for i in range(want):
-        threading.Thread(target=start, args=(i == 0,), daemon=True,
-                         name="llmrun-sandbox-warm").start()
-    if want <= 0 and policies:  # the pool is full: the plans are still made ahead
-        threading.Thread(target=_plans, args=(list(policies),), daemon=True,
-                         name="llmrun-sandbox-plans").start()
+    threading.Thread(target=work, daemon=True, name="llmrun-sandbox-warm").start()
 
 
 def _plans(policies: List[Policy]) -> None:
@@ -187,61 +202,36 @@ def _plans(policies: List[Policy]) -> None:
         plan(policy, os.getcwd(), support.landlock, support.arch)
 
 
-def _take() -> Optional[_Warm]:
-    """A waiting supervisor of this process, after one being started if need be."""
-    with _ready:
-        _ready.wait_for(lambda: any(w.pid == os.getpid() for w in _warm) or not _starting[0],
-                        timeout=10)
-        for i in range(len(_warm) - 1, -1, -1):
-            if _warm[i].pid == os.getpid():
-                return _warm.pop(i)
-    return None
-
-
 def start(argv: List[str], policy: Policy, env: Dict[str, str],
           is_secret: Optional[Callable[[str], bool]] = None) -> Any:
-    """Run `argv` under `policy` in the working directory, on a warm supervisor when one is
-    waiting (then another is started for the next call): a subprocess.Popen whose stdin,
-    stdout and stderr are the tool's, with `llmrun_done` set (see `command`).
+    """Run `argv` under `policy` in the working directory, forked by this process's fork
+    server: a `Confined` (Popen's interface) whose pipes are the tool's.
 
-    Raises FileNotFoundError when the program does not exist, as Popen would.
+    Raises FileNotFoundError when the program does not exist, as Popen would, and OSError
+    when the sandbox cannot start it.
     """
     steps = _steps(argv, policy, env, None, None, is_secret)
-    warm = _take()
-    warm_up()
-    for attempt in (warm, None):  # a waiting supervisor that died is replaced, once
-        attempt = attempt or _Warm()
-        steps.update(lifeline=attempt.fds[0], done=attempt.fds[1])
-        if _hand_over(attempt, marshal.dumps((steps, list(argv), dict(env), os.getcwd()))):
-            break
-        attempt.proc.kill()
-        attempt.proc.wait()
-        os.close(attempt.done)
-    attempt.proc.llmrun_done = attempt.done  # type: ignore[attr-defined]
-    return attempt.proc
+    data = marshal.dumps((steps, list(argv), dict(env), os.getcwd()))
+    for fresh in (False, True):  # a fork server that died is replaced, once
+        proc = _call(_zygote(fresh), data, argv)
+        if proc is not None:
+            return proc
+    raise OSError("the sandbox's fork server cannot be started")
 
 
-def _hand_over(warm: "_Warm", data: bytes) -> bool:
-    """Write the call to a waiting supervisor's control pipe; False when it is gone."""
+def _call(zygote: _Zygote, data: bytes, argv: List[str]) -> Any:
+    """The call, handed to `zygote`; None when the server was gone before it took it."""
+    from llmrun.sandbox.confined import Confined
+
+    stdin, stdout, stderr, report, hold = os.pipe(), os.pipe(), os.pipe(), os.pipe(), os.pipe()
+    theirs = (stdin[0], stdout[1], stderr[1], report[1], hold[0])
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(warm.control, view):]
-        return True
-    except OSError:
-        return False
+        sent = zygote.send(data, theirs)
     finally:
-        os.close(warm.control)
-
-
-def wait_done(done: int, timeout: float = 5.0) -> bool:
-    """Wait until the supervisor behind `done` has exited (its pipe reads end-of-file)."""
-    import select
-
-    try:
-        while select.select([done], [], [], timeout)[0]:
-            if not os.read(done, 512):
-                return True
-    except OSError:
-        return True
-    return False
+        for fd in theirs:
+            os.close(fd)
+    proc = Confined(list(argv), stdin[1], stdout[0], stderr[0], report[0], hold[1])
+    if sent and proc.started(timeout=30):
+        return proc
+    proc.release()
+    return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
@@ -105,6 +106,7 @@ class Policy:
     off_reason: str = ""  # why it runs unconfined
     port_only: bool = False  # sandbox_network: port-only was accepted
     plans: Dict[Any, Dict[str, Any]] = field(default_factory=dict, repr=False, compare=False)
+    planning: Any = field(default_factory=threading.Lock, repr=False, compare=False)
     proxy: Any = field(default=None, repr=False, compare=False)  # its running proxy, if any
 
     @property
@@ -152,9 +154,10 @@ def plan(policy: Policy, cwd: str, abi: int, arch: str) -> Dict[str, Any]:
     must become readable; the walk costs milliseconds, a few stat calls do not).
     """
     key = (cwd, abi, arch)
-    made = policy.plans.get(key)
-    if made is None or not _unchanged(made["listed"]):
-        made = policy.plans[key] = _plan(policy, cwd, abi, arch)
+    with policy.planning:  # a call waits for the plan being made ahead, never makes it twice
+        made = policy.plans.get(key)
+        if made is None or not _unchanged(made["listed"]):
+            made = policy.plans[key] = _plan(policy, cwd, abi, arch)
     return {k: v for k, v in made.items() if k != "listed"}
 
 

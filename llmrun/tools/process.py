@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
-from llmrun.base.context import current
+from llmrun.base.context import current, kill_group
 
 READ_SIZE = 64 * 1024
 STDERR_TAIL = 4096
@@ -52,7 +52,6 @@ def run_process(argv: List[str], env: Dict[str, str], timeout: float, cap: int,
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL if stdin is None else
                                 subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 env=env, start_new_session=True)
-    done = getattr(proc, "llmrun_done", None)  # end-of-file once its supervisor is gone
     ctx = current()  # the run's: its deadline, cancel or signal kills this group
     ctx.add_process(proc)
     try:
@@ -67,15 +66,9 @@ def run_process(argv: List[str], env: Dict[str, str], timeout: float, cap: int,
             if pipe is not None and not pipe.closed:
                 pipe.close()
         ctx.discard_process(proc)
-        _close(done)
-
-
-def _close(fd: Optional[int]) -> None:
-    if fd is not None:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
+        release = getattr(proc, "release", None)  # confined: its keeper may now let go
+        if release is not None:
+            release()
 
 
 def _feed(proc: subprocess.Popen, data: bytes) -> None:
@@ -94,6 +87,8 @@ def _exited(proc: subprocess.Popen) -> bool:
     its pid -- and so its process group id -- cannot be reused by another process."""
     if proc.returncode is not None:
         return True
+    if hasattr(proc, "kill_group"):  # confined: not our child; its keeper holds the zombie
+        return proc.poll() is not None
     if not hasattr(os, "waitid"):  # not on every Unix: reap, and lose only that guarantee
         return proc.poll() is not None
     try:
@@ -157,26 +152,16 @@ def _wait(proc: subprocess.Popen, deadline: float) -> bool:
 def _reap(proc: subprocess.Popen) -> Optional[int]:
     """The tool exited: kill what it left running in its process group (a daemon it started,
     a `sleep &`), then collect its exit status."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # the unreaped leader keeps the group id ours
-    except (ProcessLookupError, PermissionError):
-        pass
+    kill_group(proc)  # the unreaped leader keeps the group id ours
     return proc.wait()
 
 
 def stop_group(proc: subprocess.Popen) -> None:
-    """Kill the tool and every process it started (they share its process group)."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+    """Kill the tool and every process it started (they share its process group; a
+    confined tool's keeper also kills what left it, before it reports the exit)."""
+    kill_group(proc)
     try:
         proc.wait(timeout=5)
     except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL cannot be ignored
         pass
-    done = getattr(proc, "llmrun_done", None)
-    if done is not None:  # confined: its supervisor kills the rest; wait until it has
-        from llmrun.sandbox.launch import wait_done
-
-        wait_done(done)
 
