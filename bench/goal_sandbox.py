@@ -1,4 +1,4 @@
-"""Goal 7: the sandbox's cost. The replayed one-tool ask with the sandbox on costs at most
+"""Goal 8: the sandbox's cost. The replayed one-tool ask with the sandbox on costs at most
 1.1x the same with --no-sandbox (wall, whole process), and a confined `command` tool call
 adds at most 20 ms (the call's duration as llmrun reports it, on minus off). Measured side by
 side, alternating, with the same cassette and the same `true` tool."""
@@ -16,7 +16,7 @@ from goal_tools import _delta, _interaction, _replay, _sse, _tool
 
 def _two_steps(folder: str) -> List[str]:
     """A replay where the model calls `noop`, then `noop` again, then answers: the second
-    call is a steady-state one (its supervisor was started ahead, while the first ran)."""
+    call is a steady-state one (the fork server started while the config was read)."""
     def call(i: int) -> str:
         return _sse(_delta({"role": "assistant", "tool_calls": [
             {"index": 0, "id": f"call_{i}", "type": "function",
@@ -60,7 +60,7 @@ def goal8(runs: int) -> List[Row]:
             Row("8", "time a confined `command` tool call adds, a run's first call (its "
                      "duration, on minus off)", added, None,
                 f"unconfined call: {median(calls['off']) * 1000:.2f} ms", "ms", "", None),
-            Row("8", "time a confined `command` tool call adds, the run's second call (a "
-                     "replay asks at once: its supervisor is still starting)", steady, None,
+            Row("8", "time a confined `command` tool call adds, the run's second call (the "
+                     "fork server is up: a fork, the Landlock rules, the tool)", steady, None,
                 f"unconfined call: {median(second['off']) * 1000:.2f} ms", "ms", "<= 20 ms",
                 steady <= 20)]
