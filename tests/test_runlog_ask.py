@@ -313,3 +313,24 @@ def test_the_python_api_logs_and_takes_no_log_and_cid(tmp_path):
     assert sent[-1]["content"] == "and now?"
     with pytest.raises(TypeError):
         llmrun.ask("hi", no_log="yes")
+
+
+def test_the_wal_does_not_grow_run_after_run(tmp_path):
+    """A process's exit may cut its close (SQLite's checkpoint) short; the next run folds
+    the WAL in as it starts, so the -wal file holds about one run, however many ran."""
+    from drive import llmrun
+
+    env = {"XDG_STATE_HOME": str(tmp_path / "state")}
+    wal = log_dir(tmp_path) / "runs.db-wal"
+    sizes = []
+    for n in range(8):
+        done = llmrun(tmp_path, "ask", "--replay", CASSETTE, "-t", SAMPLE_TOOLS, "-q",
+                      f"weather {n}?", env=env)
+        assert done.returncode == 0, done.stderr
+        sizes.append(wal.stat().st_size if wal.exists() else 0)
+    import sqlite3
+
+    count = sqlite3.connect(str(log_dir(tmp_path) / "runs.db")).execute(
+        "SELECT count(*) FROM runs").fetchone()[0]
+    assert count == 8
+    assert max(sizes) < 350_000, sizes  # one run and the new schema: about 240 KB

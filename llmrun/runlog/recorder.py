@@ -61,6 +61,16 @@ def _warn(warn: Warn, message: str) -> None:
         pass
 
 
+def _checkpoint(conn: Any) -> None:
+    """Fold the WAL that earlier runs left into the file, while this run has just begun and
+    nothing waits for it: a run's own close is often cut short by its process's exit, and
+    a WAL that grew run after run would cost every open and close all of it."""
+    try:
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    except Exception:  # busy or not WAL: the next run tries again
+        pass
+
+
 def dumps(value: Any) -> Optional[str]:
     return None if value is None else json.dumps(value, ensure_ascii=False)
 
@@ -87,6 +97,7 @@ class Recorder:
 
             self.searchable = has_search(self.conn)
             self.id = self._insert_run(info)
+            _checkpoint(self.conn)
         except BaseException:
             self.conn.close()
             raise

@@ -94,6 +94,8 @@ def _make_file(path: str) -> None:
 def _journal(conn: Any, path: str, warn: Optional[Callable[[str], None]]) -> None:
     """WAL, unless the file is on a network filesystem: then a rollback journal, said once."""
     current = conn.execute("PRAGMA journal_mode").fetchone()[0].lower()
+    if current == "wal":
+        return  # set by an earlier run, which found a local filesystem
     fs = network_fs(os.path.dirname(path))
     want = "delete" if fs else "wal"
     if fs and warn is not None:
