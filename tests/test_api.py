@@ -206,3 +206,27 @@ def test_a_429_pauses_every_run_of_a_session(key):
         assert out["a"]["answer"] == "ok" and out["b"].answer == "ok"
         first, *later = [r.at for r in server.requests]
         assert len(later) == 2 and min(later) - first >= 1.9, [t - first for t in later]
+
+
+def test_a_stopped_run_breaks_no_other_run_of_its_session(key):
+    """The session's pool lends a connection to one run at a time: the run that holds it
+    may shut it (its deadline), the runs before and after it are not touched."""
+    with TestServer() as server:
+        stalled = {"n": 0}
+
+        def respond(request):
+            text = json.loads(request.body)["messages"][-1]["content"]
+            if text == "stall":
+                stalled["n"] += 1
+                reply = answer_reply("never")
+                reply.cut_after, reply.stall = 8, 20
+                return reply
+            return answer_reply(text)
+        server.responder = respond
+        with llmrun.Session() as session:
+            first = [session.ask(f"q{i}", base_url=server.url, model="m") for i in range(3)]
+            cut = session.ask("stall", base_url=server.url, model="m", deadline=1)
+            after = session.ask("after", base_url=server.url, model="m")
+    assert [r.answer for r in first] == ["q0", "q1", "q2"]
+    assert cut.exit_code == 6 and stalled["n"] == 1
+    assert after.exit_code == 0 and after.answer == "after"

@@ -171,7 +171,7 @@ def _run(ctx: RunContext, o: RunOptions, prompt: str, result: RunResult,
                   "_system": settings.system, "_prompt": prompt,
                   "_attachments": parts.records() if parts else [],
                   "_attachment_parts": parts})
-        transport = _transport(o, settings, cassette)
+        transport = _transport(o, settings, cassette, session)
         opts = RequestOptions(settings.model, o.max_tokens, o.temperature, o.reasoning_effort,
                               cache=settings.provider.cache and not o.no_cache)
         try:
@@ -255,6 +255,10 @@ def _tools(ctx: RunContext, o: RunOptions, settings: Any, cfg: Any, confirm: Opt
     own = [o.record or ""] + [log + end for end in ("", "-wal", "-shm", "-journal")]
     confine = settings_for(cfg, o.no_sandbox, own)  # the tools' sandbox
     names = mcp_names(o.mcp, cfg)
+    if names and o.replay is None:
+        from llmrun.api.prefetch import import_transport
+
+        import_transport()  # while this thread waits for the servers' answers
     started = session.servers(names, cfg, confine) if session is not None and names else None
     with open_tools(settings.tool_paths, o.tool, names, cfg, note,
                     settings.sources.get("tools", ""), warn, started=started,
@@ -273,10 +277,13 @@ def _sandbox_notes(ctx: RunContext, tools: Any) -> None:
         ctx.emit({"type": "note", "message": line})
 
 
-def _transport(o: RunOptions, settings: Any, cassette: Any) -> Any:
+def _transport(o: RunOptions, settings: Any, cassette: Any, session: Any = None) -> Any:
     from llmrun.wire.transport import Transport, make_retry
 
     adapter = None
+    if session is not None and cassette is None and not o.record:  # the session's pool
+        return Transport(settings.provider, settings.api_key, o.timeout, o.retries,
+                         session.http_adapter(o.retries), shared=True)
     if cassette is not None:
         from llmrun.wire.cassette import ReplayAdapter
 

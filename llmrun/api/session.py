@@ -26,6 +26,7 @@ class Session:
         self.gate = Gate(rpm)
         self.context = RunContext()  # the servers' own: no run's stop reaches them
         self._servers: Dict[Tuple[str, ...], List[Any]] = {}
+        self._http: Dict[int, Any] = {}  # retries -> one connection pool for all runs
         self._lock = threading.Lock()
         self.closed = False
 
@@ -40,9 +41,28 @@ class Session:
             if self.closed:
                 raise RuntimeError("this llmrun.Session is closed")
             if key not in self._servers:
+                from llmrun.api.prefetch import import_transport
+
+                import_transport()  # the runs need it next; the servers are mostly waiting
                 with activate(self.context):
                     self._servers[key] = start_servers(names, cfg, sandbox=sandbox)
             return self._servers[key]
+
+    def http_adapter(self, retries: int) -> Any:
+        """One HTTP connection pool for the session's runs: a batch's items reuse their
+        connections instead of opening (and closing) one each."""
+        from requests.adapters import HTTPAdapter
+
+        from llmrun.wire.connections import watch_connections
+        from llmrun.wire.transport import make_retry
+
+        with self._lock:
+            if self.closed:
+                raise RuntimeError("this llmrun.Session is closed")
+            if retries not in self._http:
+                self._http[retries] = watch_connections(HTTPAdapter(
+                    pool_maxsize=64, max_retries=make_retry(retries)))
+            return self._http[retries]
 
     def options(self, kwargs: Dict[str, Any]) -> Dict[str, Any]:
         """A run's keywords, with the session's MCP servers unless the run names its own."""
@@ -70,6 +90,9 @@ class Session:
             self.closed = True
             servers = [s for group in self._servers.values() for s in group]
             self._servers.clear()
+            pools, self._http = list(self._http.values()), {}
+        for pool in pools:
+            pool.close()
         if servers:
             stop_all(servers)
         self.context.kill_processes()

@@ -109,6 +109,10 @@ class RunContext:
         if self.reason is not None:
             _shut(sock)
 
+    def discard_socket(self, sock: socket.socket) -> None:
+        """A pooled connection's socket goes back to its pool: another run may take it."""
+        self._sockets.discard(sock)
+
     # -- stopping ----------------------------------------------------------------------------
     def stop(self, reason: Stop) -> Optional[Stop]:
         """Stop the run for `reason` (the first reason wins): kill its process groups, shut

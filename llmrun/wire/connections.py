@@ -4,6 +4,8 @@ blocked reading it — closing a socket alone would not wake it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -27,11 +29,33 @@ class _WatchedTLSConnection(HTTPSConnection):
         current().add_socket(self.sock)
 
 
-class _WatchedPool(HTTPConnectionPool):
+class _Lending:
+    """A pool shared by runs (an llmrun.Session's): a connection taken from it is the taking
+    run's to stop, and no more the run's that gave it back."""
+
+    def _get_conn(self, timeout: Any = None) -> Any:
+        conn = super()._get_conn(timeout)  # type: ignore[misc]
+        sock = getattr(conn, "sock", None)
+        if sock is not None:
+            from llmrun.base.context import current
+
+            current().add_socket(sock)
+        return conn
+
+    def _put_conn(self, conn: Any) -> None:
+        sock = getattr(conn, "sock", None) if conn is not None else None
+        if sock is not None:
+            from llmrun.base.context import current
+
+            current().discard_socket(sock)
+        super()._put_conn(conn)  # type: ignore[misc]
+
+
+class _WatchedPool(_Lending, HTTPConnectionPool):
     ConnectionCls = _WatchedConnection
 
 
-class _WatchedTLSPool(HTTPSConnectionPool):
+class _WatchedTLSPool(_Lending, HTTPSConnectionPool):
     ConnectionCls = _WatchedTLSConnection
 
 

@@ -197,11 +197,29 @@ def make_retry(retries: int, backoff: Optional[float] = None) -> Retry:
     return retry
 
 
+_PROXIES: Dict[Any, Dict[str, str]] = {}
+
+
+def _environ_proxies(url: str) -> Dict[str, str]:
+    """requests' reading of the proxy variables for `url`, kept for as long as they stay as
+    they are: urllib's parsing of them costs a batch's every item more than its request."""
+    key = (url, tuple(sorted((k, v) for k, v in os.environ.items()
+                             if k.lower().endswith("_proxy") or k == "REQUEST_METHOD")))
+    found = _PROXIES.get(key)
+    if found is None:
+        found = _PROXIES[key] = requests.utils.get_environ_proxies(url)
+        if len(_PROXIES) > 64:  # a program that keeps changing them: start afresh
+            _PROXIES.clear()
+            _PROXIES[key] = found
+    return dict(found)
+
+
 class Transport:
     """Sends chat-completion requests for one run and checks the answer's status."""
 
     def __init__(self, provider: Provider, api_key: Optional[str], timeout: float = 120,
-                 retries: int = 2, adapter: Optional[HTTPAdapter] = None) -> None:
+                 retries: int = 2, adapter: Optional[HTTPAdapter] = None,
+                 shared: bool = False) -> None:
         self.provider = provider
         self.api_key = api_key.strip() if api_key else None
         remember_secret(api_key)
@@ -216,10 +234,11 @@ class Transport:
         # reads ~/.netrc and scans the proxy variables on each): HTTPS_PROXY, NO_PROXY and
         # REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE still apply; ~/.netrc never does (the key is ours)
         self.session.trust_env = False
-        self.session.proxies.update(requests.utils.get_environ_proxies(provider.base_url))
+        self.session.proxies.update(_environ_proxies(provider.base_url))
         bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
         if bundle:
             self.session.verify = bundle
+        self.shared = shared  # `adapter` is a session's pool, which outlives this run
         self.adapter = watch_connections(adapter or HTTPAdapter(max_retries=make_retry(retries)))
         self.session.mount("http://", self.adapter)
         self.session.mount("https://", self.adapter)
@@ -404,4 +423,5 @@ class Transport:
         return self.provider.api_key_env or "LLMRUN_API_KEY"
 
     def close(self) -> None:
-        self.session.close()
+        if not self.shared:  # closing the requests session closes its adapters' pools
+            self.session.close()
