@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Set
 
 from llmrun.base.errors import ConfigError
 from llmrun.tools.mcp.jsonrpc import RpcError, ServerGone, Session
@@ -28,6 +28,7 @@ class McpServer:
         self.transport: Any = None
         self.session: Optional[Session] = None
         self.listed: List[Dict[str, Any]] = []
+        self._sound: Set[str] = set()  # tools whose inputSchema passed the check
         self._left: Callable[[], float] = lambda: spec.startup_timeout  # of the start-up
 
     def start(self) -> None:
@@ -102,7 +103,9 @@ class McpServer:
             if (wanted is not None and name not in wanted) or name in self.spec.exclude_tools:
                 continue
             schema = raw.get("inputSchema")
-            self._check_schema(name, schema)
+            if name not in self._sound:  # a session's server serves many runs: once each
+                self._check_schema(name, schema)
+                self._sound.add(name)
             tool = Tool(name, str(raw.get("description") or raw.get("title") or ""),
                         schema if isinstance(schema, dict) else {"type": "object"},
                         "mcp", self.spec.name, self.spec.timeout, self._confirm(raw),
