@@ -12,7 +12,7 @@ from server import (Reply, chunk, drop_before_headers, free_port, good_stream, j
                     sse, text_reply)
 from urllib3.response import HTTPResponse
 
-from llmrun.wire.transport import MAX_RETRY_AFTER, make_retry
+from llmrun.wire.retry import MAX_RETRY_AFTER, make_retry
 
 FAST = {"LLMRUN_RETRY_BACKOFF": "0.01"}  # keep the suite fast where the wait is not the point
 

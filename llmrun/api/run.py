@@ -278,7 +278,8 @@ def _sandbox_notes(ctx: RunContext, tools: Any) -> None:
 
 
 def _transport(o: RunOptions, settings: Any, cassette: Any, session: Any = None) -> Any:
-    from llmrun.wire.transport import Transport, make_retry
+    from llmrun.wire.retry import make_retry
+    from llmrun.wire.transport import Transport
 
     adapter = None
     if session is not None and cassette is None and not o.record:  # the session's pool

@@ -54,7 +54,7 @@ class Session:
         from requests.adapters import HTTPAdapter
 
         from llmrun.wire.connections import watch_connections
-        from llmrun.wire.transport import make_retry
+        from llmrun.wire.retry import make_retry
 
         with self._lock:
             if self.closed:
