@@ -275,6 +275,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     try:
         prepare()
         _main(argv)
+    except SystemExit as exc:
+        if isinstance(exc.code, (int, type(None))) and _leaves_at_once(argv):
+            _exit_now(exc.code or 0)
+        raise
     except (OutputClosed, BrokenPipeError):  # BrokenPipeError: a write that bypassed the guard
         leave_quietly()
         sys.exit(CLOSED_PIPE)
@@ -283,6 +287,23 @@ def main(argv: Optional[List[str]] = None) -> None:
                          "or standard output closed?)\n")
         leave_quietly()
         sys.exit(CONFIG)
+
+
+def _leaves_at_once(argv: Optional[List[str]]) -> bool:
+    """`llmrun batch` ends without the interpreter's teardown: its hundreds of runs left
+    threads and modules that take tens of milliseconds to tear down, and everything it owes
+    is done by then (each line written, the servers stopped, each run's log committed)."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    return words[:1] == ["batch"]
+
+
+def _exit_now(code: int) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # a closed pipe: what could be said was said
+            pass
+    os._exit(code)
 
 
 def _main(argv: Optional[List[str]]) -> None:
