@@ -131,8 +131,9 @@ def _replay(runs: int) -> List[Row]:
     env = clean_env(XDG_STATE_HOME=state)
     llmrun = llmrun_cmd()
     cmds = {"on": llmrun + REPLAY, "off": llmrun + REPLAY + ["--no-log"]}
-    log(f"goal 7: replayed one-tool ask with the log on and off, {runs * 2} runs")
-    got = interleaved(cmds, runs * 2, env=env)
+    many = max(runs * 4, 30)  # a 5% target: ten runs of each could not tell it from noise
+    log(f"goal 7: replayed one-tool ask with the log on and off, {many} runs each")
+    got = interleaved(cmds, many, env=env)
     if not os.path.exists(os.path.join(state, "llmrun", "runs.db")):
         raise RuntimeError("the replay with the log on wrote no log")
     wall = {name: median([s.wall for s in got[name]]) for name in cmds}

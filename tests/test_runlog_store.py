@@ -396,3 +396,32 @@ def test_a_log_locked_too_long_is_one_warning_and_the_events_go_on(tmp_path, mon
     finally:
         blocker.execute("ROLLBACK")
     assert len(warned) == 1 and "locked" in warned[0], warned
+
+
+def test_events_that_arrive_together_are_logged_as_one_by_one(tmp_path):
+    """The log thread writes what is queued already in one transaction (a replay, a fast
+    model): the run reads back exactly as when each event came alone."""
+    from llmrun.runlog.recorder import open_recorder
+    from llmrun.runlog.settings import LogSettings
+
+    shown = []
+    for n, together in enumerate((False, True)):
+        db = str(tmp_path / f"runs{n}.db")
+        rec = open_recorder(LogSettings(path=db), info(), print, background=False)
+        events = one_tool_run()
+        if together:
+            rec.events(events[:1])
+            rec.events(events[1:])  # every other event in one transaction
+        else:
+            for event in events:
+                rec.event(event)
+        rec.close()
+        conn = connect(db)
+        [row] = queries.list_runs(conn, queries.Filter())
+        got = queries.show(conn, row["id"])
+        shown.append(json.loads(json.dumps(got, default=str)))
+    for key in ("id", "started_at", "ended_at", "duration_s", "pid", "proc_start"):
+        for one in shown:
+            one.pop(key, None)
+    assert shown[0] == shown[1]
+    assert shown[1]["status"] == "done" and shown[1]["tool_calls"]

@@ -69,12 +69,18 @@ class BackgroundRecorder:
             _warn(self.warn, f"this run is not logged: {exc}")
             self.recorder = None
         try:
-            while True:
-                event = self.items.get()
-                if event is None:
-                    break
-                if self.recorder is not None:
-                    self.recorder.event(event)
+            done = False
+            while not done:
+                batch = [self.items.get()]
+                while batch[-1] is not None:  # what else is queued already: one transaction
+                    try:
+                        batch.append(self.items.get_nowait())
+                    except queue.Empty:
+                        break
+                done = batch[-1] is None  # close() puts it last
+                batch = [e for e in batch if e is not None]
+                if self.recorder is not None and batch:
+                    self.recorder.events(batch)
             if self.recorder is not None:
                 self.recorder.finish()
         finally:
