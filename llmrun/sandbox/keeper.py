@@ -305,6 +305,8 @@ def confine_and_exec(keeper, plan, argv, env, ruleset, own_group=False):
     except BaseException as exc:
         fail(f"cannot confine the tool: {exc}", 125, quiet=True)
     try:
+        if plan.get("exe"):
+            os.execve(plan["exe"], argv, env)
         os.execvpe(argv[0], argv, env)
     except OSError as exc:
         code = 127 if exc.errno == 2 else 126  # ENOENT

@@ -103,8 +103,9 @@ def _steps(argv: List[str], policy: Policy, env: Dict[str, str], cwd: Optional[s
             raise ValueError("embedded null byte")
         os.fsencode(text)  # a lone surrogate: UnicodeEncodeError, as Popen would raise
     program = argv[0]
+    found = shutil.which(program, path=env.get("PATH")) if "/" not in program else None
     if ("/" in program and not os.path.exists(os.path.join(cwd or "", program))) or \
-            ("/" not in program and shutil.which(program, path=env.get("PATH")) is None):
+            ("/" not in program and found is None):
         raise FileNotFoundError(2, "No such file or directory", program)
     if is_secret is not None:
         from llmrun.sandbox.environ import harden
@@ -116,6 +117,8 @@ def _steps(argv: List[str], policy: Policy, env: Dict[str, str], cwd: Optional[s
     if policy.proxied:
         net = _network(policy, support)
         steps.update(net, env=dict(steps["env"], **net["env"]))
+    if found is not None:
+        steps["exe"] = found  # searched once here, not along PATH by each call's exec
     return steps
 
 
