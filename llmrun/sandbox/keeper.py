@@ -40,7 +40,8 @@ def prepare(plan, env):
     for fd in (plan["lifeline"], plan.get("done", -1)):  # the keeper holds them; never the tool
         if fd >= 0:
             os.set_inheritable(fd, False)
-    tmp = os.path.join(plan["tmp_base"], "llmrun-tool-" + os.urandom(6).hex())
+    tmp = os.path.join(plan.get("tmp_parent") or plan["tmp_base"],
+                       "llmrun-tool-" + os.urandom(6).hex())
     os.mkdir(tmp, 0o700)
     env.update(plan.get("env", {}))  # the sandbox's own variables win over a server's env
     env.update(TMPDIR=tmp, TMP=tmp, TEMP=tmp)
@@ -56,10 +57,10 @@ def prepare(plan, env):
     return tmp, env, ruleset
 
 
-def call(fds, data, lifeline):
+def call(fds, data, lifeline, parents=None):
     """A tool call from the fork server: `fds` are the tool's stdin, stdout and stderr, the
     report pipe's write end and the hold pipe's read end; `data` is marshal (plan, argv, env,
-    cwd). Never returns."""
+    cwd); `parents` the server's folder in each TMPDIR. Never returns."""
     stdin, stdout, stderr, report, hold = fds
     _report[0] = report
     for fd in (report, hold):  # the tool never holds them (its stdio are dup'ed below)
@@ -72,6 +73,7 @@ def call(fds, data, lifeline):
     prctl(PR_SET_CHILD_SUBREAPER, 1)
     plan, argv, env, cwd = marshal.loads(data)
     plan["lifeline"] = lifeline
+    plan["tmp_parent"] = (parents or {}).get(plan.get("tmp_base"), "")
     try:
         os.chdir(cwd)
     except OSError as exc:

@@ -135,7 +135,8 @@ class _Zygote:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"}
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", SUPERVISOR, f"=zygote:{theirs.fileno()}:{fd}"],
+                [sys.executable, "-I", "-S", SUPERVISOR, f"=zygote:{theirs.fileno()}:{fd}:"
+                 f"{os.fsencode(tempfile.gettempdir()).hex()}"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL, env=env, start_new_session=True,
                 pass_fds=(theirs.fileno(), fd))

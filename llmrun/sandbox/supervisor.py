@@ -1,7 +1,7 @@
 """The sandbox supervisor's entry point, standard library only (started as `python -I -S`:
 nothing is imported from the working directory). Two ways to start it:
 
-- `=zygote:SOCKET:LIFELINE`: the fork server of tool calls (zygote.py), one per llmrun
+- `=zygote:SOCKET:LIFELINE:TMPDIR` (TMPDIR in hex): the fork server of tool calls (zygote.py), one per llmrun
   process, started once, ahead of the first call.
 - `PLAN ARGV…` (PLAN in marshal, hex, or `@FILE`): one confined process, an MCP server. This
   process is the front, which llmrun waits for and may SIGKILL with its process group (a
@@ -27,8 +27,8 @@ def main():
     if sys.argv[1].startswith("=zygote:"):
         from llmrun.sandbox.zygote import serve
 
-        sock, lifeline = (int(n) for n in sys.argv[1][8:].split(":"))
-        serve(sock, lifeline)
+        sock, lifeline, base = sys.argv[1][8:].split(":")
+        serve(int(sock), int(lifeline), bytes.fromhex(base).decode("utf-8", "surrogateescape"))
         return
     from llmrun.sandbox import keeper
 

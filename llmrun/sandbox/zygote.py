@@ -1,12 +1,12 @@
 """The sandbox's fork server, standard library only: one per llmrun process, started once
-(`python -I -S supervisor.py =zygote:SOCKET:LIFELINE`), so that a tool call costs a fork,
+(`python -I -S supervisor.py =zygote:SOCKET:LIFELINE:TMPDIR`), so that a tool call costs a fork,
 not a Python start-up. Single-threaded, so forking here is safe whatever llmrun's threads do.
 
 llmrun sends each call on the Unix socket: a 4-byte length, then marshal (plan, argv, env,
 cwd), with five descriptors attached (SCM_RIGHTS): the tool's stdin, stdout and stderr, the
 write end of the call's report pipe and the read end of its hold pipe. The server forks a
 keeper for it (keeper.call) and goes back to waiting; it reaps the keepers as they exit. It
-exits when llmrun closes the socket or dies (the lifeline reads end-of-file); each keeper
+exits when llmrun closes the socket or dies (after its keepers, removing its TMPDIR folder) (the lifeline reads end-of-file); each keeper
 watches the lifeline too, so a SIGKILLed llmrun leaves nothing running.
 """
 
@@ -19,7 +19,7 @@ import sys
 FDS = 5
 
 
-def serve(sock_fd, lifeline):
+def serve(sock_fd, lifeline, tmp_base):
     from llmrun.sandbox import keeper, landlock, seccomp  # noqa: F401 (once, before any fork)
 
     keeper.libc()
@@ -28,22 +28,54 @@ def serve(sock_fd, lifeline):
     os.set_blocking(wake_w, False)
     signal.signal(signal.SIGCHLD, lambda s, _f: None)
     signal.set_wakeup_fd(wake_w)
+    parents = {}  # TMPDIR -> this server's folder in it, which holds each call's own
+    _parent(parents, tmp_base)
     while True:
         ready, _, _ = select.select([sock_fd, lifeline, wake_r], [], [])
         if wake_r in ready:
             os.read(wake_r, 512)
             _reap()
         if lifeline in ready and not os.read(lifeline, 1):
-            os._exit(0)  # llmrun is gone; its calls' keepers see it too
+            _leave(keeper, parents)  # llmrun is gone; its calls' keepers see it too
         if sock_fd in ready:
             got = receive(sock)
             if got is None:
-                os._exit(0)  # llmrun closed the socket: no more calls
+                _leave(keeper, parents)  # llmrun closed the socket: no more calls
             fds, data = got
             if len(fds) == FDS:
-                _fork(keeper, fds, data, lifeline, (sock_fd, wake_r, wake_w))
+                _fork(keeper, fds, data, lifeline, (sock_fd, wake_r, wake_w), parents)
             for fd in fds:
                 os.close(fd)
+
+
+def _parent(parents, base):
+    """This server's folder in TMPDIR `base`, made as it starts: the calls' own folders go
+    in it, so TMPDIR itself changes once, not at every call (a folder that a plan lists --
+    /tmp, when a denied path lies under it -- would make every call's plan anew)."""
+    if base not in parents:
+        path = os.path.join(base, "llmrun-tools-" + os.urandom(6).hex())
+        try:
+            os.mkdir(path, 0o700)
+        except OSError:
+            path = ""  # each call makes its folder in TMPDIR itself, as a supervisor does
+        parents[base] = path
+    return parents[base]
+
+
+def _leave(keeper, parents):
+    """Wait for the keepers (they stop their calls when llmrun is gone), then remove the
+    folders they left empty."""
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+    for path in parents.values():
+        if path:
+            keeper.rmtree(path)
+    os._exit(0)
 
 
 def receive(sock):
@@ -82,7 +114,7 @@ def _read(sock, have, size):
     return b"".join(chunks)
 
 
-def _fork(keeper, fds, data, lifeline, own):
+def _fork(keeper, fds, data, lifeline, own, parents):
     try:
         pid = os.fork()
     except OSError as exc:
@@ -99,7 +131,7 @@ def _fork(keeper, fds, data, lifeline, own):
                 os.close(fd)
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            keeper.call(fds, data, lifeline)
+            keeper.call(fds, data, lifeline, parents)
         finally:
             os._exit(125)
 
