@@ -68,6 +68,8 @@ def test_an_allow_listed_host_port_works_through_the_proxy_and_nothing_else(worl
         other.close()
     got = listener.received()
     assert len(got) == 1 and got[0].startswith(b"GET /hello HTTP/1.1")  # only the allowed one
+    left = [p.name for p in world.tmp.iterdir() if p.name.startswith("llmrun-")]
+    assert left == [], left  # each run's proxy, its socket folder, the calls' TMPDIRs: gone
 
 
 def test_public_cannot_reach_loopback_private_or_metadata_addresses(world, listener):

@@ -26,7 +26,21 @@ def pointed(name, host):
 
     tools = load_tools([os.path.join(ROOT, "tools")])
     assign(tools, Settings(tools={name: Declared(network=[host])}))
+    _BOXES.append(tools)
     return Toolbox(tools, yes=True)
+
+
+_BOXES = []
+
+
+@pytest.fixture(autouse=True)
+def _proxies_closed():
+    """A Toolbox made by hand has no run to stop its tools' proxies: the test does."""
+    yield
+    from llmrun.sandbox.launch import close_proxies
+
+    while _BOXES:
+        close_proxies([t.policy for t in _BOXES.pop()])
 
 
 def run(box, name, **args):

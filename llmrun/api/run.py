@@ -227,6 +227,16 @@ def _warm_sandbox(o: RunOptions, cfg: Any) -> None:
         warm_up()
 
 
+def _confinement(o: RunOptions, cfg: Any) -> Any:
+    """The run's sandbox Settings: no tool reads the run log, nor what --record writes."""
+    from llmrun.runlog.settings import from_config as log_settings
+    from llmrun.sandbox.policy import settings_for
+
+    log = log_settings(cfg).path
+    own = [o.record or ""] + [log + end for end in ("", "-wal", "-shm", "-journal")]
+    return settings_for(cfg, o.no_sandbox, own)
+
+
 def _structured(o: RunOptions) -> Any:
     if o.schema is None:
         return None
@@ -240,8 +250,6 @@ def _tools(ctx: RunContext, o: RunOptions, settings: Any, cfg: Any, confirm: Opt
            session: Any) -> Iterator[Tuple[Any, Dict[str, str]]]:
     """The Toolbox of the YAML tools and the MCP servers' tools (the session's, already
     running, or the run's own, stopped after it)."""
-    from llmrun.runlog.settings import from_config as log_settings
-    from llmrun.sandbox.policy import settings_for
     from llmrun.tools.runner import Toolbox
     from llmrun.tools.sources import mcp_names, open_tools
 
@@ -251,9 +259,7 @@ def _tools(ctx: RunContext, o: RunOptions, settings: Any, cfg: Any, confirm: Opt
     def warn(message: str) -> None:
         ctx.emit({"type": "warning", "message": message})
 
-    log = log_settings(cfg).path  # no tool reads the run log, nor what --record writes
-    own = [o.record or ""] + [log + end for end in ("", "-wal", "-shm", "-journal")]
-    confine = settings_for(cfg, o.no_sandbox, own)  # the tools' sandbox
+    confine = _confinement(o, cfg)  # the tools' sandbox
     names = mcp_names(o.mcp, cfg)
     if names and o.replay is None:
         from llmrun.api.prefetch import import_transport

@@ -94,7 +94,10 @@ class Session:
         for pool in pools:
             pool.close()
         if servers:
+            from llmrun.sandbox.launch import close_proxies
+
             stop_all(servers)
+            close_proxies([getattr(s.spec, "policy", None) for s in servers])
         self.context.kill_processes()
 
     def __enter__(self) -> "Session":

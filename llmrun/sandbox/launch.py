@@ -66,6 +66,16 @@ def _network(policy: Policy, support: Any) -> Dict[str, Any]:
             "env": proxy_env(f"http://127.0.0.1:{proxy.port}")}
 
 
+def close_proxies(policies: Sequence[Any]) -> None:
+    """Stop the proxies these policies started (each has a thread and, for a network
+    namespace, a socket in its own folder of TMPDIR, which goes with it)."""
+    for policy in policies:
+        proxy = getattr(policy, "proxy", None)
+        if proxy is not None:
+            policy.proxy = None
+            proxy.close()
+
+
 def command(argv: List[str], policy: Policy, env: Dict[str, str],
             cwd: Optional[str] = None, extra: Optional[Dict[str, str]] = None,
             is_secret: Optional[Callable[[str], bool]] = None

@@ -157,8 +157,28 @@ def plan(policy: Policy, cwd: str, abi: int, arch: str) -> Dict[str, Any]:
     with policy.planning:  # a call waits for the plan being made ahead, never makes it twice
         made = policy.plans.get(key)
         if made is None or not _unchanged(made["listed"]):
-            made = policy.plans[key] = _plan(policy, cwd, abi, arch)
+            made = policy.plans[key] = _shared_plan(policy, cwd, abi, arch)
     return {k: v for k, v in made.items() if k != "listed"}
+
+
+_MADE: Dict[Any, Dict[str, Any]] = {}  # what a policy says, where -> its plan
+_MADE_LOCK = threading.Lock()
+
+
+def _shared_plan(policy: Policy, cwd: str, abi: int, arch: str) -> Dict[str, Any]:
+    """The plan of any policy that says the same, in the same place: a batch's items, or a
+    session's runs, each with their own Policy of the same tool, make it once. A pure
+    function of its key and of the folders it listed, so sharing it is safe."""
+    key = (tuple(policy.read), tuple(policy.write), repr(policy.network), tuple(policy.unix),
+           tuple(policy.deny), cwd, abi, arch)
+    with _MADE_LOCK:
+        made = _MADE.get(key)
+        if made is None or not _unchanged(made["listed"]):
+            made = _plan(policy, cwd, abi, arch)
+            if len(_MADE) > 256:
+                _MADE.clear()
+            _MADE[key] = made
+    return made
 
 
 def _unchanged(listed: Dict[str, int]) -> bool:

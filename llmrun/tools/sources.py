@@ -74,10 +74,14 @@ def open_tools(paths: Sequence[str], only: Sequence[str], mcp: Sequence[str], cf
             tools = [named[n] for n in dict.fromkeys(only)]
         yield tools
     finally:
+        from llmrun.sandbox.launch import close_proxies
+
         if own:
             from llmrun.tools.mcp.source import stop_all
 
             stop_all(servers)
+            close_proxies([getattr(s.spec, "policy", None) for s in servers])
+        close_proxies([getattr(t, "policy", None) for t in tools if t.runner is None])
 
 
 def start_servers(mcp: Sequence[str], cfg: Any, show: Optional[Callable[[str], None]] = None,
