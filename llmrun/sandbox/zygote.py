@@ -20,7 +20,7 @@ FDS = 5
 
 
 def serve(sock_fd, lifeline, tmp_base):
-    from llmrun.sandbox import keeper, landlock, seccomp  # noqa: F401 (once, before any fork)
+    from llmrun.sandbox import keeper, landlock, relay, seccomp  # noqa: F401 (once, before forks)
 
     keeper.libc()
     sock = _socket.socket(fileno=sock_fd)
