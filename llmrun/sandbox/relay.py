@@ -4,8 +4,6 @@ llmrun's proxy through a Unix socket outside."""
 
 import os
 
-from llmrun.sandbox import keeper
-
 
 class Relay:
     """The tool's only way out: its own network namespace holds nothing but loopback, where
@@ -59,9 +57,9 @@ def enter_netns():
 
     uid, gid = os.geteuid(), os.getegid()
     flags = 0x40000000 | (0x10000000 if uid != 0 else 0)  # CLONE_NEWNET, CLONE_NEWUSER
-    if keeper.libc().unshare(flags) != 0:
-        import ctypes
+    import ctypes
 
+    if ctypes.CDLL(None, use_errno=True).unshare(flags) != 0:
         raise OSError(ctypes.get_errno(), "unshare (network namespace)")
     if uid != 0:
         for name, text in (("uid_map", f"{uid} {uid} 1"), ("setgroups", "deny"),
