@@ -15,7 +15,7 @@ import platform
 import subprocess
 import sys
 import time
-from typing import List, Optional
+from typing import Any, List, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -66,6 +66,20 @@ def main() -> int:
         from openai_env import openai_python as find_openai
 
         openai_python = find_openai()
+    # every folder the bench makes, and its children's TMPDIR, in one folder removed at the
+    # end: a TMPDIR that fills up run after run makes the sandbox's plans (and goal 8) grow
+    import shutil
+    import tempfile
+
+    work = tempfile.mkdtemp(prefix="llmrun-bench-run-")
+    os.environ["TMPDIR"] = tempfile.tempdir = work
+    try:
+        return _measure(args, runs, openai_python)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _measure(args: Any, runs: int, openai_python: Any) -> int:
     import goal_batch
     import goal_latency
     import goal_mcp

@@ -4,6 +4,7 @@ in a child), the proxy's address rules, and the environment-block wipe."""
 
 import ipaddress
 import os
+import shutil
 import subprocess
 import sys
 
@@ -188,8 +189,9 @@ def test_a_fork_server_that_died_is_replaced(tmp_path):
     from llmrun.tools.process import run_process
 
     server = launch._zygote()
-    server.proc.kill()  # it dies while it waits
+    server.proc.kill()  # it dies while it waits (and cannot remove its folder)
     server.proc.wait()
+    shutil.rmtree(server.folder)
     out = run_process(["sh", "-c", "echo $TMPDIR"], dict(os.environ), 30, 1000,
                       policy=Policy("t"))
     import tempfile

@@ -142,16 +142,19 @@ class _Zygote:
 
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         fd = lifeline()
+        #: the calls' TMPDIRs go in here; the server removes it as it exits
+        self.folder = tempfile.mkdtemp(prefix="llmrun-tools-")
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"}
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-I", "-S", SUPERVISOR, f"=zygote:{theirs.fileno()}:{fd}:"
-                 f"{os.fsencode(tempfile.gettempdir()).hex()}"],
+                 f"{os.fsencode(self.folder).hex()}"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL, env=env, start_new_session=True,
                 pass_fds=(theirs.fileno(), fd))
         except BaseException:
             ours.close()
+            os.rmdir(self.folder)
             raise
         finally:
             theirs.close()

@@ -1,7 +1,7 @@
 """The sandbox supervisor's entry point, standard library only (started as `python -I -S`:
 nothing is imported from the working directory). Two ways to start it:
 
-- `=zygote:SOCKET:LIFELINE:TMPDIR` (TMPDIR in hex): the fork server of tool calls (zygote.py), one per llmrun
+- `=zygote:SOCKET:LIFELINE:FOLDER` (its folder in TMPDIR, in hex): the fork server of tool calls (zygote.py), one per llmrun
   process, started once, ahead of the first call.
 - `PLAN ARGV…` (PLAN in marshal, hex, or `@FILE`): one confined process, an MCP server. This
   process is the front, which llmrun waits for and may SIGKILL with its process group (a

@@ -1,5 +1,5 @@
 """The sandbox's fork server, standard library only: one per llmrun process, started once
-(`python -I -S supervisor.py =zygote:SOCKET:LIFELINE:TMPDIR`), so that a tool call costs a fork,
+(`python -I -S supervisor.py =zygote:SOCKET:LIFELINE:FOLDER`), so that a tool call costs a fork,
 not a Python start-up. Single-threaded, so forking here is safe whatever llmrun's threads do.
 
 llmrun sends each call on the Unix socket: a 4-byte length, then marshal (plan, argv, env,
@@ -19,7 +19,7 @@ import sys
 FDS = 5
 
 
-def serve(sock_fd, lifeline, tmp_base):
+def serve(sock_fd, lifeline, folder):
     from llmrun.sandbox import keeper, landlock, relay, seccomp  # noqa: F401 (once, before forks)
 
     keeper.libc()
@@ -28,8 +28,10 @@ def serve(sock_fd, lifeline, tmp_base):
     os.set_blocking(wake_w, False)
     signal.signal(signal.SIGCHLD, lambda s, _f: None)
     signal.set_wakeup_fd(wake_w)
-    parents = {}  # TMPDIR -> this server's folder in it, which holds each call's own
-    _parent(parents, tmp_base)
+    # TMPDIR -> this server's folder in it (made by llmrun), which holds each call's own, so
+    # TMPDIR itself changes once, not at every call (a folder that a plan lists -- /tmp, when
+    # a denied path lies under it -- would make every call's plan anew)
+    parents = {os.path.dirname(folder): folder}
     while True:
         ready, _, _ = select.select([sock_fd, lifeline, wake_r], [], [])
         if wake_r in ready:
@@ -46,20 +48,6 @@ def serve(sock_fd, lifeline, tmp_base):
                 _fork(keeper, fds, data, lifeline, (sock_fd, wake_r, wake_w), parents)
             for fd in fds:
                 os.close(fd)
-
-
-def _parent(parents, base):
-    """This server's folder in TMPDIR `base`, made as it starts: the calls' own folders go
-    in it, so TMPDIR itself changes once, not at every call (a folder that a plan lists --
-    /tmp, when a denied path lies under it -- would make every call's plan anew)."""
-    if base not in parents:
-        path = os.path.join(base, "llmrun-tools-" + os.urandom(6).hex())
-        try:
-            os.mkdir(path, 0o700)
-        except OSError:
-            path = ""  # each call makes its folder in TMPDIR itself, as a supervisor does
-        parents[base] = path
-    return parents[base]
 
 
 def _leave(keeper, parents):
