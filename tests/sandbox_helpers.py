@@ -194,3 +194,17 @@ class Listener:
         self._stop = True
         self.tcp.close()
         self.udp.close()
+
+
+def hanging_tool(world):
+    """Tool `hang`, which daemonizes a `sleep 300` (its pid appended to the file returned)
+    and then hangs itself: what a stop must leave nothing of."""
+    (world.base / "out").mkdir()
+    pids = world.base / "out" / "pids"
+    world.write_tools(f"""
+  - name: hang
+    description: daemonizes, then hangs
+    shell: "setsid sleep 300 & echo $! >> {pids}; sleep 300"
+    sandbox: {{write: [{pids.parent}]}}
+""")
+    return pids

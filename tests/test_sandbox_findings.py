@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from sandbox_helpers import AWS, KEY, Listener, World, shell_args
+from sandbox_helpers import AWS, KEY, Listener, World, hanging_tool, shell_args
 
 KINDS = ["cmd", "sh", "py", "mcp"]
 DISK = ("for d in /dev/vda /dev/sda /dev/nvme0n1 /dev/loop0 /dev/kmsg; do "
@@ -153,14 +153,7 @@ def test_an_mcp_server_that_daemonizes_leaves_nothing_behind(world):
 
 
 def test_a_sigkilled_llmrun_leaves_no_tool_process_behind(world):
-    (world.base / "out").mkdir()
-    pids = world.base / "out" / "pids"
-    world.write_tools(f"""
-  - name: hang
-    description: daemonizes, then hangs
-    shell: "setsid sleep 300 & echo $! >> {pids}; sleep 300"
-    sandbox: {{write: [{world.base / "out"}]}}
-""")
+    pids = hanging_tool(world)
     proc = subprocess.Popen([sys.executable, "-m", "llmrun", "tools", "run", "hang", "{}",
                              "-t", str(world.tools)], env=world.env(), cwd=str(world.home),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -160,6 +160,8 @@ class UpstreamProxy:
         import socket
         import threading
 
+        from llmrun.sandbox.proxy import _relay  # a CONNECT tunnel is the same both ways
+
         while True:
             try:
                 conn, _ = self.sock.accept()
@@ -174,23 +176,7 @@ class UpstreamProxy:
             target = socket.create_connection((host, int(port)))
             conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
 
-            def pump(a, b):
-                try:
-                    while True:
-                        data = a.recv(65536)
-                        if not data:
-                            break
-                        b.sendall(data)
-                except OSError:
-                    pass
-                for s in (a, b):
-                    try:
-                        s.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
-
-            threading.Thread(target=pump, args=(target, conn), daemon=True).start()
-            threading.Thread(target=pump, args=(conn, target), daemon=True).start()
+            threading.Thread(target=_relay, args=(target, conn), daemon=True).start()
 
 
 def test_behind_a_proxy_of_its_own_llmrun_s_proxy_chains_through_it(world, listener):

@@ -11,7 +11,7 @@ import time
 import os
 
 import pytest
-from sandbox_helpers import KEY, World, shell_args
+from sandbox_helpers import KEY, World, hanging_tool
 from server import Reply, sse
 from streams import answer_step, call_args, call_header, chunk, usage
 
@@ -188,14 +188,7 @@ def test_a_failed_confined_call_says_so_in_one_line(world):
 
 
 def test_sigint_stops_a_confined_tool_and_everything_it_started(world, server):
-    (world.base / "out").mkdir()
-    pids = world.base / "out" / "pids"
-    world.write_tools(f"""
-  - name: hang
-    description: daemonizes, then hangs
-    shell: "setsid sleep 300 & echo $! >> {pids}; sleep 300"
-    sandbox: {{write: [{pids.parent}]}}
-""")
+    pids = hanging_tool(world)
     server.add(Reply(sse(*tool_step("hang"))))
     proc = subprocess.Popen([sys.executable, "-m", "llmrun", "ask", "--json", "--no-stdin",
                              "--base-url", server.url, "-m", "m", "-t", str(world.tools), "go"],

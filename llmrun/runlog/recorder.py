@@ -132,7 +132,8 @@ class Recorder:
                     if handler is not None:
                         handler(self, event)
                 pending, self._pending = self._pending, None
-                self._tx(pending)
+                if pending:  # a batch of tool calls alone writes nothing: no write lock
+                    self._tx(pending)
             except Exception as exc:
                 self._pending = None
                 self._fail(exc)
