@@ -92,6 +92,10 @@ class TestServer:
 
         class Server(ThreadingHTTPServer):
             daemon_threads = True
+            #: socketserver's default backlog is 5: sixteen runs connecting at once overflow
+            #: it, and the kernel drops their SYNs, which the client sends again only after a
+            #: second; a provider's listen queue is hundreds long
+            request_queue_size = 128
 
             def handle_error(self, request: Any, client_address: Any) -> None:
                 import sys
