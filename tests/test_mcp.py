@@ -300,3 +300,35 @@ def test_a_servers_escape_sequences_never_reach_the_listing(tmp_path):
                   servers_file(tmp_path, f=fake(tmp_path, "escape")))
     assert proc.returncode == 0, proc.stderr
     assert "\x1b" not in proc.stdout and "evil \\x1b]0;owned\\x07" in proc.stdout
+
+
+def test_meanwhile_runs_once_every_server_is_spawned_and_before_they_answer(tmp_path,
+                                                                           monkeypatch):
+    """What a run does while its servers start (importing the HTTP stack) waits for their
+    spawns, so it never delays them, and runs before any handshake ends."""
+    import llmrun.tools.mcp.source as source
+    from llmrun.base.context import RunContext, activate
+
+    made, seen = [], []
+    real_init = source.McpServer.__init__
+
+    def remember(self, *args, **kw):
+        real_init(self, *args, **kw)
+        made.append(self)
+
+    def meanwhile():
+        seen.append([(s.transport.proc.poll() is None, bool(s.listed)) for s in made])
+        (tmp_path / "go").write_text("")  # now the servers may answer
+
+    monkeypatch.setattr(source.McpServer, "__init__", remember)
+    from llmrun.tools.mcp.spec import parse_server
+
+    specs = [parse_server(name, fake(tmp_path, "wait-for-go", name), "test")
+             for name in "ab"]
+    with activate(RunContext()):
+        servers = source.start_all(specs, meanwhile=meanwhile)
+    try:
+        assert seen == [[(True, False), (True, False)]]  # both running, neither listed
+        assert [len(s.listed) for s in servers] == [2, 2]
+    finally:
+        source.stop_all(servers)

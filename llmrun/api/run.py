@@ -213,15 +213,15 @@ def _inputs(prompt: str, attached: Sequence[Any], earlier: Optional[List[Dict[st
 
 
 def _warm_sandbox(o: RunOptions, cfg: Any) -> None:
-    """Start a sandbox supervisor now when the run will likely offer tools: its Python
-    start-up then overlaps the rest of the set-up (the YAML, the transport) and the first
-    request, instead of delaying the first tool call."""
+    """Start the sandbox's fork server now when the run will likely offer YAML tools: its
+    Python start-up then overlaps the rest of the set-up (the YAML, the transport) and the
+    first request, instead of delaying the first tool call. MCP servers do not need it (each
+    starts under a supervisor of its own)."""
     import os
 
     if o.no_sandbox or getattr(cfg, "sandbox", True) is False:
         return
-    if o.tools or o.mcp or os.environ.get("LLMRUN_TOOLS") or os.environ.get("LLMRUN_MCP") \
-            or cfg.tools or cfg.mcp:
+    if o.tools or os.environ.get("LLMRUN_TOOLS") or cfg.tools:
         from llmrun.sandbox.launch import warm_up
 
         warm_up()
@@ -261,14 +261,15 @@ def _tools(ctx: RunContext, o: RunOptions, settings: Any, cfg: Any, confirm: Opt
 
     confine = _confinement(o, cfg)  # the tools' sandbox
     names = mcp_names(o.mcp, cfg)
+    started = session.servers(names, cfg, confine) if session is not None and names else None
+    meanwhile = None
     if names and o.replay is None:
         from llmrun.api.prefetch import import_transport
 
-        import_transport()  # while this thread waits for the servers' answers
-    started = session.servers(names, cfg, confine) if session is not None and names else None
+        meanwhile = import_transport  # while this thread waits for the servers' answers
     with open_tools(settings.tool_paths, o.tool, names, cfg, note,
                     settings.sources.get("tools", ""), warn, started=started,
-                    sandbox=confine) as tools:
+                    sandbox=confine, meanwhile=meanwhile) as tools:
         _sandbox_notes(ctx, tools)
         sources = {t.name: (f"mcp:{t.target}" if t.kind == "mcp" else t.source) for t in tools}
         yield Toolbox(tools, yes=o.yes, ask=confirm, parallel=o.parallel,

@@ -43,9 +43,9 @@ class Session:
             if key not in self._servers:
                 from llmrun.api.prefetch import import_transport
 
-                import_transport()  # the runs need it next; the servers are mostly waiting
-                with activate(self.context):
-                    self._servers[key] = start_servers(names, cfg, sandbox=sandbox)
+                with activate(self.context):  # the runs need the transport next: imported
+                    self._servers[key] = start_servers(  # while the servers start
+                        names, cfg, sandbox=sandbox, meanwhile=import_transport)
             return self._servers[key]
 
     def http_adapter(self, retries: int) -> Any:

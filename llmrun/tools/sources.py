@@ -29,14 +29,15 @@ def open_tools(paths: Sequence[str], only: Sequence[str], mcp: Sequence[str], cf
                show: Optional[Callable[[str], None]] = None, source: str = "",
                warn: Optional[Callable[[str], None]] = None,
                started: Optional[List[Any]] = None, sandbox: Any = None,
-               enforce: bool = True) -> Iterator[List[Any]]:
+               enforce: bool = True, meanwhile: Optional[Callable[[], None]] = None
+               ) -> Iterator[List[Any]]:
     """The tools of `paths` and of the MCP servers `mcp` names, while the servers run.
 
     `started`: servers already running for several runs (a Session's), used and left running;
     otherwise the servers are started here and stopped after. `sandbox`
     (llmrun.sandbox.policy.Settings, else the config's) gives each tool and server its policy;
     with `enforce`, a policy this machine cannot enforce is exit 3 before any server starts or
-    any tool is offered."""
+    any tool is offered. `meanwhile`: what to do while the servers start (start_all)."""
     from llmrun.sandbox.policy import settings_for
     from llmrun.tools.confine import assign, require
     from llmrun.tools.spec import load_tools, unique_names
@@ -53,7 +54,8 @@ def open_tools(paths: Sequence[str], only: Sequence[str], mcp: Sequence[str], cf
     servers: List[Any] = list(started or [])
     own = started is None and bool(mcp)
     if own:
-        servers = start_servers(mcp, cfg, show, settings, offered if enforce else None)
+        servers = start_servers(mcp, cfg, show, settings, offered if enforce else None,
+                                meanwhile)
     elif enforce:
         require(offered)
     confined = [t.policy for t in tools if getattr(t, "policy", None) is not None and
@@ -85,10 +87,12 @@ def open_tools(paths: Sequence[str], only: Sequence[str], mcp: Sequence[str], cf
 
 
 def start_servers(mcp: Sequence[str], cfg: Any, show: Optional[Callable[[str], None]] = None,
-                  sandbox: Any = None, enforce: Optional[List[Any]] = ()) -> List[Any]:
+                  sandbox: Any = None, enforce: Optional[List[Any]] = (),
+                  meanwhile: Optional[Callable[[], None]] = None) -> List[Any]:
     """Start the MCP servers `mcp` names (files or the config's names), in parallel, each
     stdio server under its policy; fail closed first (with the tools in `enforce`, unless it
-    is None) when a policy cannot be enforced here."""
+    is None) when a policy cannot be enforced here. `meanwhile`: what to do while they start
+    (mcp/source.start_all)."""
     from llmrun.sandbox.policy import settings_for
     from llmrun.tools.confine import assign, require
     from llmrun.tools.mcp.source import start_all
@@ -99,7 +103,7 @@ def start_servers(mcp: Sequence[str], cfg: Any, show: Optional[Callable[[str], N
     assign(stdio, sandbox if sandbox is not None else settings_for(cfg))
     if enforce is not None:
         require(stdio + list(enforce))
-    return start_all(specs, show)
+    return start_all(specs, show, meanwhile)
 
 
 class _Configured(Mapping):

@@ -4,7 +4,8 @@ Usage: fake_server.py BEHAVIOUR ... where behaviours are: paged (tools/list over
 garbage (non-JSON lines on stdout before every answer), die (exits in the middle of a call),
 huge (a 5 MB result), escape (escape sequences in a description), noinit (never answers initialize), stderr-then-exit (writes to stderr,
 exits at once), child (starts a grandchild that would outlive it), ignore-term (ignores
-SIGTERM and stdin EOF).
+SIGTERM and stdin EOF), wait-for-go (answers initialize once the file go exists in the folder
+that is its last argument).
 """
 
 import json
@@ -46,6 +47,8 @@ for line in sys.stdin:
     if method == "initialize":
         if "noinit" in modes:
             continue
+        while "wait-for-go" in modes and not os.path.exists(os.path.join(sys.argv[-1], "go")):
+            time.sleep(0.01)  # the test says when the server may answer
         send({"jsonrpc": "2.0", "id": ident, "result": {
             "protocolVersion": "2025-03-26", "capabilities": {"tools": {}},
             "serverInfo": {"name": "fake", "version": "0"}}})

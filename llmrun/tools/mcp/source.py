@@ -30,6 +30,7 @@ class McpServer:
         self.listed: List[Dict[str, Any]] = []
         self._sound: Set[str] = set()  # tools whose inputSchema passed the check
         self._left: Callable[[], float] = lambda: spec.startup_timeout  # of the start-up
+        self.spawned = threading.Event()  # its process started (or could not): now it answers
 
     def start(self) -> None:
         """Spawn or connect, shake hands, list the tools: all within `startup_timeout`."""
@@ -38,6 +39,8 @@ class McpServer:
         except TimeoutError:
             raise TimeoutError(f"no answer within {self.spec.startup_timeout:g} s "
                                "(its startup_timeout)") from None
+        finally:
+            self.spawned.set()
 
     def _start(self) -> None:
         import time
@@ -56,6 +59,7 @@ class McpServer:
 
             self.transport = HttpTransport(self.spec, session.deliver, session.fail_all)
         session.transport = self.transport
+        self.spawned.set()
         answer = session.request("initialize", {
             "protocolVersion": PROTOCOL, "capabilities": {},
             "clientInfo": {"name": "llmrun", "version": _version()}},
@@ -238,10 +242,11 @@ def _version() -> str:
     return __version__
 
 
-def start_all(specs: List[ServerSpec], show: Optional[Callable[[str], None]] = None
-              ) -> List[McpServer]:
+def start_all(specs: List[ServerSpec], show: Optional[Callable[[str], None]] = None,
+              meanwhile: Optional[Callable[[], None]] = None) -> List[McpServer]:
     """Start every server at once; one that cannot start stops them all with exit 3, naming
-    it and the end of its stderr."""
+    it and the end of its stderr. `meanwhile` runs once every process is spawned, while they
+    start: CPU work there (imports) no longer delays the spawns, and overlaps their start."""
     servers = [McpServer(spec, show) for spec in specs]
     failures: Dict[str, str] = {}
 
@@ -265,6 +270,11 @@ def start_all(specs: List[ServerSpec], show: Optional[Callable[[str], None]] = N
     for thread in threads:
         thread.start()
     try:
+        if meanwhile is not None:
+            for server in servers:
+                while not server.spawned.wait(0.1):  # wakes for signals and --deadline
+                    ctx.check()
+            meanwhile()
         for thread in threads:
             while thread.is_alive():
                 thread.join(0.1)  # wakes for signals and --deadline
