@@ -242,3 +242,24 @@ def test_killing_a_confined_call_stops_what_left_its_group(tmp_path):
         assert not left, left
     finally:
         proc.release()
+
+
+def test_the_fork_server_is_warmed_for_yaml_tools_only(monkeypatch):
+    """MCP servers start under supervisors of their own: a run with only MCP tools starts no
+    fork server (a Python start-up for nothing, on a batch's critical first second)."""
+    import llmrun.sandbox.launch as launch
+    from llmrun.api.options import RunOptions
+    from llmrun.api.run import _warm_sandbox
+    from llmrun.settings.config import Config
+
+    calls = []
+    monkeypatch.setattr(launch, "warm_up", lambda *a: calls.append(a))
+    for name in ("LLMRUN_TOOLS", "LLMRUN_MCP"):
+        monkeypatch.delenv(name, raising=False)
+    cfg = Config()
+    _warm_sandbox(RunOptions(mcp=["servers.json"]), cfg)
+    assert calls == []
+    _warm_sandbox(RunOptions(tools=["tools/"], mcp=["servers.json"]), cfg)
+    assert calls == [()]
+    _warm_sandbox(RunOptions(tools=["tools/"], no_sandbox=True), cfg)
+    assert calls == [()]

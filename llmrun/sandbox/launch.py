@@ -200,6 +200,9 @@ def _zygote(fresh: bool = False) -> _Zygote:
 def warm_up(policies: Sequence[Policy] = ()) -> None:
     """Start the fork server ahead of the first call, in the background, and make the plans
     of `policies` meanwhile (the first call's walk)."""
+    if not policies and _zygotes and _zygotes[0].pid == os.getpid():
+        return  # up already (a batch's every item asks): no thread for nothing
+
     def work() -> None:
         try:
             _zygote()
