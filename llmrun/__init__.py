@@ -9,7 +9,14 @@
 `import llmrun` stays as cheap as `llmrun --help`: the library is imported on first use.
 """
 
-from typing import Any, Dict, Iterator
+from __future__ import annotations
+
+#: The sandbox's supervisor (`python -I -S`) imports this package before it forks a tool or
+#: an MCP server, and `typing` would cost it 10 ms of imports (re, enum, collections): the
+#: annotations here are never evaluated, and type checkers read TYPE_CHECKING as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Iterator
 
 __version__ = "0.1.0"
 __all__ = ["ask", "events", "Session", "__version__"]

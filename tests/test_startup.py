@@ -74,3 +74,15 @@ def test_a_run_without_servers_or_schema_imports_neither_mcp_nor_jsonschema():
                              os.path.join(ROOT, "samples", "tools"), "Weather in Florence?"])
     assert "40" in out
     assert not {m for m in modules if m.startswith(("llmrun.tools.mcp", "mcp", "jsonschema"))}
+
+
+def test_the_sandbox_supervisor_imports_no_typing():
+    """The supervisor (`python -I -S`) starts every MCP server and the fork server: importing
+    llmrun's package there must not pull in typing (and with it re, enum, collections)."""
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); "
+            "from llmrun.sandbox import keeper, landlock, seccomp, zygote, relay; "
+            "print(sorted(m for m in ('typing', 're', 'enum') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", code, ROOT], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
