@@ -58,11 +58,22 @@ def ask_terminal(tool: Any, args: Dict[str, Any]) -> Optional[bool]:
         _forget_type_ahead(fd)  # keys pressed before the question never answer it
         tty.write(question(tool, args).encode("utf-8", "replace"))
         try:
-            answer = tty.readline(1024)
+            answer = _answer(tty, fd)
         except KeyboardInterrupt:
             tty.write(b"\n")  # the error line starts on a line of its own, not the prompt's
             raise
     return answer.strip().lower() in (b"y", b"yes")
+
+
+def _answer(tty: Any, fd: int) -> bytes:
+    """The line typed, waited for in short selects: Ctrl-C's SIGINT may be taken by any of
+    llmrun's threads, and then it interrupts no read() of the main thread, whose handler only
+    runs once the main thread is back in Python (a plain readline could wait forever)."""
+    import select
+
+    while not select.select([fd], [], [], 0.1)[0]:
+        pass
+    return tty.readline(1024)
 
 
 def _forget_type_ahead(fd: int) -> None:
