@@ -308,6 +308,7 @@ def test_meanwhile_runs_once_every_server_is_spawned_and_before_they_answer(tmp_
     spawns, so it never delays them, and runs before any handshake ends."""
     import llmrun.tools.mcp.source as source
     from llmrun.base.context import RunContext, activate
+    from llmrun.tools.mcp.spec import parse_server
 
     made, seen = [], []
     real_init = source.McpServer.__init__
@@ -321,8 +322,6 @@ def test_meanwhile_runs_once_every_server_is_spawned_and_before_they_answer(tmp_
         (tmp_path / "go").write_text("")  # now the servers may answer
 
     monkeypatch.setattr(source.McpServer, "__init__", remember)
-    from llmrun.tools.mcp.spec import parse_server
-
     specs = [parse_server(name, fake(tmp_path, "wait-for-go", name), "test")
              for name in "ab"]
     with activate(RunContext()):

@@ -149,3 +149,38 @@ def test_ctrl_c_at_the_question_says_nothing_ran_on_a_line_of_its_own(danger, se
     error = next(line for line in text.splitlines() if "llmrun: error:" in line)
     assert error.startswith("llmrun: error: interrupted by SIGINT while asking whether to run "
                             "tool 'danger' (nothing ran)"), text
+
+
+def test_a_sigint_another_thread_takes_still_stops_the_question(danger, server):
+    """The kernel may hand a process's SIGINT to any of its threads; one aimed at a thread
+    that is not the main one (with tgkill) must still end the question, exit 130."""
+    import ctypes
+    import signal
+
+    from server import Reply, sse
+    from streams import call_args, call_header, chunk
+    from terminal_helpers import read_until_closed
+
+    folder, marker = danger
+    server.add(Reply(sse(call_header(0, "c1", "danger"), call_args(0, "{}"),
+                         chunk(finish="tool_calls"))))
+    master, slave = os.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMRUN_")}
+    env.update(LLMRUN_API_KEY="k", TERM="dumb")
+    proc = subprocess.Popen([sys.executable, "-m", "llmrun", "ask", "--no-stdin", "--base-url",
+                             server.url, "-m", "m", "-t", str(folder), "go"], stdin=slave,
+                            stdout=slave, stderr=slave, env=env, start_new_session=True,
+                            preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+    os.close(slave)
+    try:
+        _until_asked(master)
+        others = [int(t) for t in os.listdir(f"/proc/{proc.pid}/task") if int(t) != proc.pid]
+        assert others, "llmrun has no thread but the main one at the question"
+        tgkill = 234 if os.uname().machine == "x86_64" else 131  # aarch64
+        assert ctypes.CDLL(None, use_errno=True).syscall(tgkill, proc.pid, others[0],
+                                                         int(signal.SIGINT)) == 0
+        read_until_closed(master)
+        assert proc.wait(timeout=30) == 130 and not marker.exists()
+    finally:
+        proc.kill()
+        os.close(master)
