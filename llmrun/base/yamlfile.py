@@ -40,7 +40,13 @@ MAX_INT_DIGITS = 400
 
 
 def load_yaml(text: str, path: str) -> Tuple[Any, Lines]:
-    """Parse one YAML document; a syntax error is a ConfigError with file and line."""
+    """Parse one YAML document; a syntax error is a ConfigError with file and line. A JSON
+    document (JSON is YAML too) is read without PyYAML, with the same lines."""
+    from llmrun.base.jsonfile import read_json
+
+    plain = read_json(text, MAX_EXPANDED_NODES, MAX_INT_DIGITS)
+    if plain is not None:
+        return plain[0], Lines(plain[1])
     import yaml
 
     node, data = safe_load(text, path, yaml.SafeLoader, aliases=True)
