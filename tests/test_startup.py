@@ -86,3 +86,53 @@ def test_the_sandbox_supervisor_imports_no_typing():
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[]"
+
+
+#: Runs `llmrun ARGS…` in-process and says which modules were imported only after its MCP
+#: servers answered and its prefetch thread was done.
+LATE_PROBE = """
+import sys, threading
+import llmrun.tools.mcp.source as source
+real, seen = source.start_all, {}
+def start_all(*args, **kw):
+    servers = real(*args, **kw)
+    for thread in threading.enumerate():
+        if thread.name == "llmrun-import":
+            thread.join()
+    seen["up"] = set(sys.modules)
+    return servers
+source.start_all = start_all
+from llmrun.cli.main import _main
+try:
+    _main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+late = set(sys.modules) - seen["up"]
+print(" ".join(sorted(m for m in late if m.split(".")[0] in ("llmrun", "requests", "urllib3",
+                                                              "idna") or m == "encodings.idna")))
+sys.stdout.flush()
+sys.exit(code)
+"""
+
+
+def test_a_batch_imports_its_run_path_while_its_servers_start(tmp_path):
+    """The loop, the tool runner and the HTTP stack are imported while the MCP servers
+    start (llmrun/api/prefetch.py): a batch's first items would otherwise import them one
+    after the other, each waiting for the other's import lock, before their first request."""
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    from drive import env_for, tool_loop
+    from server import TestServer
+
+    mcp = tmp_path / "mcp.json"
+    mcp.write_text('{"mcpServers": {"fake": {"command": "%s", "args": ["%s", "x"]}}}' % (
+        sys.executable, os.path.join(ROOT, "tests", "mcp_servers", "fake_server.py")))
+    (tmp_path / "in.jsonl").write_text('{"id": "a", "prompt": "pa"}\n{"id": "b", "prompt": "pb"}\n')
+    with TestServer() as server:
+        server.responder = tool_loop("t0", lambda prompt: {"x": prompt})
+        done = subprocess.run(
+            [sys.executable, "-c", LATE_PROBE, "batch", "-q", "--base-url", server.url, "-m", "m",
+             "--mcp", str(mcp), "-o", str(tmp_path / "out.jsonl"), str(tmp_path / "in.jsonl")],
+            capture_output=True, text=True, env=env_for(tmp_path), cwd=tmp_path, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 2  # both items ran
+    assert done.stdout.split() == [], done.stdout
