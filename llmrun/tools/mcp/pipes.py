@@ -2,9 +2,9 @@
 
 Its stdin: a server that stops reading lets the pipe fill, and a plain `write` would then
 block forever (inside a lock, so every later call and the clean-up too). `PipeWriter` writes
-from a thread of its own with non-blocking writes and `select`, so a caller only queues its
-message and the call's `timeout` holds; `close` ends the writer at once, whatever the server
-does, and the queue is bounded.
+without blocking: what the pipe has room for at once, the rest from a thread of its own with
+`select`, so a caller never waits and the call's `timeout` holds; `close` ends the writer at
+once, whatever the server does, and the queue is bounded.
 
 Its stderr: a line without a newline could be any size. `TailReader` reads in bounded pieces
 and keeps only the last lines, each cut to a bounded length, so memory stays small.
@@ -28,7 +28,8 @@ class PipeFull(Exception):
 
 
 class PipeWriter:
-    """Queue bytes for a child's stdin; a daemon thread writes them when the pipe has room."""
+    """Bytes for a child's stdin: written at once while the pipe has room, else queued for a
+    daemon thread that writes them as it gets room."""
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
@@ -42,17 +43,31 @@ class PipeWriter:
         self._thread.start()
 
     def put(self, data: bytes) -> None:
-        """Queue `data`; never blocks. BrokenPipeError once the pipe is closed, PipeFull when
-        the server left more than MAX_QUEUED bytes unread."""
+        """Write or queue `data`; never blocks. BrokenPipeError once the pipe is closed,
+        PipeFull when the server left more than MAX_QUEUED bytes unread."""
         with self._cond:
             if self.broken or self._closing:
                 raise BrokenPipeError("the server's stdin is closed")
+            if not self._queue:  # nothing ahead of it: what the pipe has room for goes now,
+                data = self._write_now(data)  # not after a hand-over to the writer thread
+                if not data:
+                    return
             if self._queued + len(data) > MAX_QUEUED:
                 raise PipeFull(f"the server has not read the last {self._queued // 2**20} MiB "
                                "sent to it")
             self._queue.append(data)
             self._queued += len(data)
             self._cond.notify()
+
+    def _write_now(self, data: bytes) -> bytes:
+        """Write what the pipe takes without waiting; return the rest."""
+        try:
+            return data[os.write(self._fd, data):]
+        except BlockingIOError:
+            return data
+        except OSError:  # EPIPE: the server closed its stdin or exited
+            self.broken = True
+            raise BrokenPipeError("the server's stdin is closed") from None
 
     def close(self, grace: float = 0.2) -> None:
         """Stop writing (what the server has not taken within `grace` seconds is dropped)
