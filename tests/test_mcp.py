@@ -286,6 +286,28 @@ def test_a_stubborn_server_and_its_children_are_stopped(server, tmp_path):
     assert_none_left(tmp_path)
 
 
+def test_a_server_that_closed_its_output_still_gets_its_grace_to_exit(tmp_path):
+    """Stopping a server waits for its exit through the thread that reads its output (and
+    reaps it): one whose output ended early still has its half second after the end of its
+    input, before any SIGTERM."""
+    import llmrun.tools.mcp.source as source
+    from llmrun.base.context import RunContext, activate
+    from llmrun.sandbox.policy import settings_for
+    from llmrun.settings.config import load_config
+    from llmrun.tools.confine import assign
+    from llmrun.tools.mcp.spec import parse_server
+
+    # unconfined: a sandbox's helper process would hold the output open for it
+    spec = parse_server("f", fake(tmp_path, "linger", sandbox=False), "t")
+    assign([spec], settings_for(load_config()))
+    with activate(RunContext()):
+        servers = source.start_all([spec])
+        assert [t["name"] for t in servers[0].listed] == ["t0", "t1"]
+        source.stop_all(servers)
+    assert (tmp_path / "lingered").read_text() == "done"  # it ended on its own, not by SIGTERM
+    assert servers[0].transport.proc.returncode == 0
+
+
 def test_a_deadline_during_a_call_leaves_no_server(server, tmp_path):
     server.add(Reply(sse(*tool_step(("slow", {"seconds": 30})))))
     proc = ask(tmp_path, server, servers_file(tmp_path, sdk=stdio(tmp_path)), "--deadline", "4")

@@ -5,7 +5,8 @@ garbage (non-JSON lines on stdout before every answer), die (exits in the middle
 huge (a 5 MB result), escape (escape sequences in a description), noinit (never answers initialize), stderr-then-exit (writes to stderr,
 exits at once), child (starts a grandchild that would outlive it), ignore-term (ignores
 SIGTERM and stdin EOF), wait-for-go (answers initialize once the file go exists in the folder
-that is its last argument).
+that is its last argument), linger (closes its stdout once it listed its tools, then at the
+end of its input takes 0.3 s to write the file lingered in that folder and exit).
 """
 
 import json
@@ -62,6 +63,8 @@ for line in sys.stdin:
         else:
             result = {"tools": TOOLS[:2]}
         send({"jsonrpc": "2.0", "id": ident, "result": result})
+        if "linger" in modes:
+            os.close(1)
     elif method == "tools/call":
         name = msg["params"]["name"]
         if "die" in modes and name == "t1":
@@ -78,6 +81,10 @@ for line in sys.stdin:
             os._exit(9)
     else:
         send({"jsonrpc": "2.0", "id": ident, "error": {"code": -32601, "message": "no"}})
+if "linger" in modes:
+    time.sleep(0.3)
+    with open(os.path.join(sys.argv[-1], "lingered"), "w") as fh:
+        fh.write("done")
 if "ignore-term" in modes:
     while True:
         time.sleep(1)

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from typing import Any, Callable, Optional
 
 from llmrun.tools.mcp.jsonrpc import ServerGone
@@ -106,17 +107,14 @@ class StdioTransport:
     def close(self) -> None:
         """Close stdin, then SIGTERM, then SIGKILL the whole group; reap it."""
         self._writer.close()  # end of input, even for a server that stopped reading
-        for sig, wait in ((None, 0.5), (signal.SIGTERM, 1.0), (signal.SIGKILL, 5.0)):
+        for sig, grace in ((None, 0.5), (signal.SIGTERM, 1.0), (signal.SIGKILL, 5.0)):
             if sig is not None:
                 try:
                     os.killpg(self.proc.pid, sig)
                 except (ProcessLookupError, PermissionError):
                     pass
-            try:
-                self.proc.wait(timeout=wait)
+            if self._exited(grace):
                 break
-            except subprocess.TimeoutExpired:
-                continue
         try:  # what the server started and left in its group goes too
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -124,6 +122,18 @@ class StdioTransport:
         self._ctx.discard_process(self.proc)
         for thread in self._threads:
             thread.join(timeout=1)
+
+    def _exited(self, grace: float) -> bool:
+        """Whether the server exits within `grace` seconds. The stdout reader's blocking wait
+        reaps it, so joining the reader sees the exit at once, where Popen.wait with a
+        timeout polls at up to 50 ms intervals (the end of every batch waits for this)."""
+        end = time.monotonic() + grace
+        self._threads[0].join(grace)
+        try:  # the reader ended without reaping (it killed an oversized server): wait here
+            self.proc.wait(timeout=max(0.0, end - time.monotonic()))
+            return True
+        except subprocess.TimeoutExpired:
+            return False
 
     def kill(self) -> None:
         try:
