@@ -311,6 +311,34 @@ def test_batch_deadline_ends_the_batch_and_stops_running_items(tmp_path):
     assert "4 items not started" in proc.stderr
 
 
+def test_an_items_deadline_stops_its_mcp_call_that_runs_in_its_worker(tmp_path):
+    """A step's one MCP call runs in the item's own worker thread (no tool thread): the
+    item's --deadline still stops it in the middle of the call, as a deadline, not as a
+    tool failure; the shared server is stopped at the end."""
+    sdk = os.path.join(ROOT, "tests", "mcp_servers", "sdk_server.py")
+    mcp = tmp_path / "mcp.json"
+    mcp.write_text(json.dumps({"mcpServers": {"sdk": {"command": sys.executable, "args": [
+        sdk, "stdio", str(tmp_path)]}}}))
+    with TestServer() as server:
+        server.responder = tool_loop("slow", lambda prompt: {"seconds": 30})
+        proc = llmrun(tmp_path, *batch(server, "--mcp", str(mcp), "--concurrency", "2",
+                                       "--deadline", "3", write_items(tmp_path, 2)))
+    assert proc.returncode == 9, proc.stderr
+    out = lines_of(proc.stdout)
+    assert [o["error"]["type"] for o in out] == ["deadline", "deadline"], out
+    assert "inside llmrun" not in proc.stdout
+    assert proc.elapsed < 20
+    assert not [p for p in os.listdir("/proc") if p.isdigit() and _cmdline_has(p, str(tmp_path))]
+
+
+def _cmdline_has(pid, text):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return text.encode() in fh.read()
+    except OSError:
+        return False
+
+
 def test_text_mode_and_standard_input(tmp_path):
     with TestServer() as server:
         server.responder = answers(server)

@@ -269,6 +269,9 @@ class Toolbox:
                     done.put((i, job))
                 else:
                     todo.put((i, job))
+            if len(calls) == 1 and _runs_inline(todo):
+                _work(todo, done)  # here: a thread and two hand-overs less for every step
+                ctx.check()  # stopped meanwhile: the call's "result" is the stop, raised here
             for n in range(min(self.parallel, todo.qsize())):
                 threading.Thread(target=_worker, args=(ctx, todo, done), daemon=True,
                                  name=f"llmrun-tool-{n}").start()
@@ -297,6 +300,15 @@ def _drain(todo: "queue.Queue[Tuple[int, Job]]") -> None:
             todo.get_nowait()
         except queue.Empty:
             return
+
+
+def _runs_inline(todo: "queue.Queue[Tuple[int, Job]]") -> bool:
+    """A step's one call of an MCP server's tool runs in the calling thread: its wait for
+    the answer wakes for a stopped run by itself (mcp/jsonrpc.py). The main thread keeps
+    the tool thread, where a Ctrl-C cannot land in the middle of the tool's own code."""
+    tool = todo.queue[0][1][0] if todo.qsize() == 1 else None
+    return tool is not None and tool.runner is not None and \
+        threading.current_thread() is not threading.main_thread()
 
 
 def _next_result(ctx: Any, done: "queue.Queue[Tuple[int, ToolResult]]"
