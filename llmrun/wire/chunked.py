@@ -66,21 +66,30 @@ def _chunked_reader(raw: Any) -> Optional[Read]:
     if raw.headers.get("content-encoding", "identity").lower() != "identity" \
             or len(getattr(raw, "_decoded_buffer", ())) > 0:
         return None
-    return _Dechunker(sock_file.read1, catcher).read
+    return _Dechunker(sock_file.read1, catcher, getattr(original, "_close_conn", None)).read
 
 
 class _Dechunker:
-    """Strips `size CRLF data CRLF` framing from bytes as they arrive, across any split."""
+    """Strips `size CRLF data CRLF` framing from bytes as they arrive, across any split.
 
-    __slots__ = ("_read1", "_catcher", "_left", "_skip", "_line", "_done", "_error")
+    At the body's end (the last chunk, then its trailer lines up to an empty one) it ends the
+    http.client response as http.client itself would, so urllib3 gives the connection back to
+    its pool for the next request; not when more bytes follow in the same read (a server that
+    sends past its body gets a new connection next time, not its own leftovers read back)."""
 
-    def __init__(self, read1: Read, catcher: Callable[[], Any]) -> None:
+    __slots__ = ("_read1", "_catcher", "_ended", "_left", "_skip", "_line", "_trailer", "_done",
+                 "_error")
+
+    def __init__(self, read1: Read, catcher: Callable[[], Any],
+                 ended: Optional[Callable[[], None]] = None) -> None:
         self._read1 = read1
         self._catcher = catcher
+        self._ended = ended  # the http.client response's end, when the body ended exactly
         self._left = 0  # data bytes of the current chunk still to come
         self._skip = 0  # bytes of the CRLF after a chunk's data still to drop
-        self._line = b""  # a chunk-size line whose end has not arrived yet
-        self._done = False  # the last (zero-size) chunk was seen
+        self._line = b""  # a chunk-size or trailer line whose end has not arrived yet
+        self._trailer = False  # the last (zero-size) chunk was seen: trailer lines follow
+        self._done = False  # the body ended (or is taken as ended: see read)
         self._error: Optional[Exception] = None  # found after good bytes: raised next read
 
     def read(self, size: int) -> bytes:
@@ -91,6 +100,9 @@ class _Dechunker:
             while not self._done:
                 data = self._read1(size)
                 if not data:
+                    if self._trailer:  # closed within the trailer: the body was whole
+                        self._done = True
+                        break
                     raise http_incomplete()
                 body = self._decode(data)
                 if body:
@@ -112,6 +124,9 @@ class _Dechunker:
     def _frames(self, data: bytes, out: List[bytes]) -> None:
         pos, end = 0, len(data)
         while pos < end:
+            if self._trailer:
+                self._trailers(data, pos)
+                break
             if self._left:
                 stop = pos + self._left
                 piece = data[pos:stop]
@@ -136,9 +151,8 @@ class _Dechunker:
                 self._take_line(data[pos:newline + 1])
                 pos = newline + 1
                 self._left = self._chunk_size()
-                if self._left == 0:  # the last chunk; trailers are not read
-                    self._done = True
-                    break
+                if self._left == 0:  # the last chunk: its trailer lines end the body
+                    self._trailer = True
 
     @staticmethod
     def _whole_frames(data: bytes, pos: int, out: List[bytes]) -> int:
@@ -158,6 +172,23 @@ class _Dechunker:
                 return pos  # the last chunk, or a frame that is still arriving
             append(data[start:stop])
             pos = stop + 2
+
+    def _trailers(self, data: bytes, pos: int) -> None:
+        """Trailer lines (ignored) up to the empty one that ends the body."""
+        end = len(data)
+        while pos < end:
+            newline = data.find(b"\n", pos)
+            if newline < 0:
+                self._take_line(data[pos:])
+                return
+            self._take_line(data[pos:newline + 1])
+            pos = newline + 1
+            line, self._line = self._line, b""
+            if not line.strip():
+                self._done = True
+                if pos == end and self._ended is not None:
+                    self._ended()
+                return
 
     def _take_line(self, part: bytes) -> None:
         self._line += part

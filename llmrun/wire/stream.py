@@ -26,6 +26,13 @@ class StepAccumulator(Protocol):  # what llmrun.loop.accumulator.StepAccumulator
 CUT = "the stream was cut before the step finished (no finish_reason or [DONE]); try again"
 
 
+#: After [DONE], what is left of the body (a chunked body's last chunk, as a rule) is read if
+#: it comes within this long and is this small: a body read to its end frees its connection
+#: for the run's next request (urllib3 pools it), without a new TCP and TLS handshake.
+END_WAIT = 0.05
+END_BYTES = 65536
+
+
 def read_response(resp: Any, acc: StepAccumulator, timeout: Optional[float] = None) -> None:
     """Feed the whole body of `resp` into `acc`; raise StreamError if it is not a full step.
 
@@ -38,10 +45,44 @@ def read_response(resp: Any, acc: StepAccumulator, timeout: Optional[float] = No
             raise StreamError(f"expected an event stream but the server sent "
                               f"{ctype.split(';')[0]} (is the base URL right?)")
         else:
-            consume_sse(_reader(resp, timeout), acc, timeout)
+            read = _reader(resp, timeout)
+            consume_sse(read, acc, timeout)
+            acc.batch_done()  # every delta is out before the end of the body is waited for
+            read_to_end(resp, read)
     finally:
-        resp.close()
+        resp.close()  # a connection given back to the pool stays open; any other is closed
         acc.batch_done()  # whatever the last read brought, even on [DONE] or an error
+
+
+def read_to_end(resp: Any, read: Read) -> bool:
+    """Read what is left of the body once the step is complete, for at most END_WAIT
+    seconds and END_BYTES bytes; whether it ended there (urllib3 then pools its connection).
+    Its socket is urllib3's again once pooled: urllib3 sets its timeouts for each request."""
+    conn = getattr(resp.raw, "_connection", None)
+    sock = getattr(conn, "sock", None)
+    if sock is None:
+        return conn is None  # pooled already (a body read to its end), or nothing to pool
+    before = sock.gettimeout()
+    end, left = time.monotonic() + END_WAIT, END_BYTES
+    try:
+        while left > 0:
+            wait = end - time.monotonic()
+            if wait <= 0:
+                return False
+            sock.settimeout(wait)  # a server that holds the rest back costs END_WAIT at most
+            data = read(left)
+            if not data:
+                return getattr(resp.raw, "_connection", None) is None
+            left -= len(data)
+        return False
+    except (StreamError, OSError, ValueError):
+        return False  # a stall, a reset, garbage after [DONE]: the connection is closed
+    finally:
+        if getattr(resp.raw, "_connection", None) is not None:  # still ours
+            try:
+                sock.settimeout(before)
+            except OSError:
+                pass
 
 
 def consume_sse(read: Read, acc: StepAccumulator, timeout: Optional[float] = None) -> None:
