@@ -136,3 +136,16 @@ def test_a_batch_imports_its_run_path_while_its_servers_start(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 2  # both items ran
     assert done.stdout.split() == [], done.stdout
+
+
+def test_the_batch_scheduler_imports_no_run_before_its_servers_start():
+    """`llmrun batch` imports llmrun.api for its scheduler before it spawns its MCP servers:
+    the package leaves the run's modules (the loop, the result, the accumulator) to the
+    prefetch that runs while the servers start."""
+    code = ("import sys; import llmrun.api.batch, llmrun.api.batchprep, llmrun.api.session; "
+            "print(sorted(m for m in ('llmrun.api.run', 'llmrun.loop.result', "
+            "'llmrun.loop.accumulator') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"

@@ -13,10 +13,13 @@ import threading
 from typing import Any, Dict, Iterator
 
 from llmrun.api.options import RunOptions
-from llmrun.api.run import check_prompt, execute, load_attachments
 from llmrun.api.session import Session
 from llmrun.base.context import Interrupt, RunContext
 from llmrun.base.events import PUBLIC_TYPES, Consumer, public
+
+# llmrun.api.run (the loop, the accumulator, the result) is imported by the functions below
+# when called: `llmrun batch` imports this package for its scheduler, and starts its MCP
+# servers before it needs a run (api/prefetch.py imports it then)
 
 __all__ = ["ask", "events", "Session", "RunOptions"]
 
@@ -24,6 +27,8 @@ __all__ = ["ask", "events", "Session", "RunOptions"]
 def ask(prompt: str, *, _session: Any = None, **kwargs: Any) -> Any:
     """Run one ask to its end; return its RunResult (`exit_code`, `answer`, `data`, `usage`,
     `tool_calls`, `error`, `warnings`, `to_dict()`: exactly the --json object)."""
+    from llmrun.api.run import check_prompt, execute, load_attachments
+
     options = RunOptions.from_kwargs(**kwargs)
     text = check_prompt(prompt)
     return execute(options, text, session=_session, attachments=load_attachments(options.attach))
@@ -42,6 +47,8 @@ def events(prompt: str, *, _session: Any = None, **kwargs: Any) -> Iterator[Dict
 
     The arguments are checked now; the run starts with the first `next()`, in a thread of
     its own. Closing the iterator early (or leaving a `for` loop) cancels the run."""
+    from llmrun.api.run import check_prompt, load_attachments
+
     options = RunOptions.from_kwargs(**kwargs)
     text = check_prompt(prompt)
     return _stream(options, text, _session, load_attachments(options.attach))
@@ -49,6 +56,8 @@ def events(prompt: str, *, _session: Any = None, **kwargs: Any) -> Iterator[Dict
 
 def _stream(options: RunOptions, prompt: str, session: Any,
             attachments: Any) -> Iterator[Dict[str, Any]]:
+    from llmrun.api.run import execute
+
     sink = _Queue()
     ctx = RunContext(options.deadline, options.cancel)
     worker = threading.Thread(target=execute, args=(options, prompt, [sink]),

@@ -15,7 +15,7 @@ _started = threading.Event()
 #: What a run imports once its tools are ready, first the biggest; tests/test_startup.py
 #: checks that a run imports nothing of llmrun's after these.
 RUN_PATH = (
-    "llmrun.wire.transport", "llmrun.wire.stream", "llmrun.loop.run", "llmrun.tools.runner",
+    "llmrun.api.run", "llmrun.wire.transport", "llmrun.wire.stream", "llmrun.loop.run", "llmrun.tools.runner",
     "llmrun.tools.checker", "llmrun.tools.validate", "llmrun.tools.schemaguard",
     "llmrun.tools.schema", "llmrun.base.jsonsafe", "llmrun.api.recording",
     "llmrun.runlog.recorder", "llmrun.runlog.background", "llmrun.runlog.finish",  # none of
