@@ -8,7 +8,6 @@ coordinate, and their outputs concatenate.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from typing import Mapping, Optional, Tuple
@@ -20,6 +19,8 @@ Shard = Tuple[int, int]  # (K, N), K from 1 to N
 
 def shard_of(item_id: str, count: int) -> int:
     """The shard (1 to `count`) that runs the item with this id."""
+    import hashlib  # only with --shard: OpenSSL's start is not for every batch
+
     digest = hashlib.sha256(item_id.encode("utf-8")).digest()
     return int.from_bytes(digest, "big") % count + 1
 
