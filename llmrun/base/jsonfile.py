@@ -105,12 +105,9 @@ class _Reader:
                 raise _NotPlain("no colon")
             out[key], at = self.value(self.skip(at + 1), path + (key,), depth)
             self.table[path + (key,)] = key_line  # a key's path is the key's line, as in YAML
-            at = self.skip(at)
-            if self.text[at] == "}":
-                return out, at + 1
-            if self.text[at] != ",":
-                raise _NotPlain("no comma")
-            at = self.skip(at + 1)
+            ended, at = self._after_item(at, "}")
+            if ended:
+                return out, at
 
     def _array(self, at: int, path: Tuple[Any, ...], depth: int) -> Tuple[Any, int]:
         out: List[Any] = []
@@ -120,9 +117,15 @@ class _Reader:
         while True:
             item, at = self.value(at, path + (len(out),), depth)
             out.append(item)
-            at = self.skip(at)
-            if self.text[at] == "]":
-                return out, at + 1
-            if self.text[at] != ",":
-                raise _NotPlain("no comma")
-            at = self.skip(at + 1)
+            ended, at = self._after_item(at, "]")
+            if ended:
+                return out, at
+
+    def _after_item(self, at: int, close: str) -> Tuple[bool, int]:
+        """After a member or an element: whether its container ended, and where to go on."""
+        at = self.skip(at)
+        if self.text[at] == close:
+            return True, at + 1
+        if self.text[at] != ",":
+            raise _NotPlain("no comma")
+        return False, self.skip(at + 1)

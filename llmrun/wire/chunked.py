@@ -144,12 +144,9 @@ class _Dechunker:
                     pos = self._whole_frames(data, pos, out)
                     if pos >= end:
                         break
-                newline = data.find(b"\n", pos)
-                if newline < 0:
-                    self._take_line(data[pos:])
+                pos = self._read_line(data, pos)
+                if pos < 0:
                     break
-                self._take_line(data[pos:newline + 1])
-                pos = newline + 1
                 self._left = self._chunk_size()
                 if self._left == 0:  # the last chunk: its trailer lines end the body
                     self._trailer = True
@@ -177,18 +174,25 @@ class _Dechunker:
         """Trailer lines (ignored) up to the empty one that ends the body."""
         end = len(data)
         while pos < end:
-            newline = data.find(b"\n", pos)
-            if newline < 0:
-                self._take_line(data[pos:])
+            pos = self._read_line(data, pos)
+            if pos < 0:
                 return
-            self._take_line(data[pos:newline + 1])
-            pos = newline + 1
             line, self._line = self._line, b""
             if not line.strip():
                 self._done = True
                 if pos == end and self._ended is not None:
                     self._ended()
                 return
+
+    def _read_line(self, data: bytes, pos: int) -> int:
+        """Take `data` up to its next newline into the line being read; where the rest
+        starts, or -1 when the line's end has not arrived yet (all of it was taken)."""
+        newline = data.find(b"\n", pos)
+        if newline < 0:
+            self._take_line(data[pos:])
+            return -1
+        self._take_line(data[pos:newline + 1])
+        return newline + 1
 
     def _take_line(self, part: bytes) -> None:
         self._line += part
