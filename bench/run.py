@@ -100,7 +100,7 @@ def _measure(args: Any, runs: int, openai_python: Any) -> int:
              "6": lambda: goal_mcp.goal6(runs),
              "7": lambda: goal_runlog.goal7(runs),
              "8": lambda: goal_sandbox.goal8(runs),
-             "9": lambda: goal_batch.goal9(max(1, runs // 2))}
+             "9": lambda: goal_batch.goal9(runs)}
     try:
         for goal, measure_goal in goals.items():
             if goal not in args.only:
@@ -138,8 +138,8 @@ def write_results(text: str, runs: int, took: float, openai_python: Optional[str
     with open(os.path.join(HERE, "RESULTS.md"), "w") as fh:
         fh.write(f"# Bench results\n\nLatest run of `python bench/run.py --write`: {now}, "
                  f"{took:.0f} s in all. Medians of {runs * 3} runs (start-up), {runs * 2} "
-                 f"(replay), {runs} (streams; openai SDK 3), {runs} x 30 events (latency) "
-                 f"and {runs} (tools).\n\n"
+                 f"(replay), {runs} (streams; openai SDK 3), {runs} x 30 events (latency), "
+                 f"{runs} (tools) and {runs} (batch).\n\n"
                  f"Machine: {machine()}; {versions()}; {openai_version(openai_python)}."
                  f"\n\n{text}\n\n"
                  "Ratios are llmrun / reference, both measured in this run. Start-up figures "
