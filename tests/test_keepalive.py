@@ -152,3 +152,14 @@ def test_bytes_in_the_same_read_as_the_end_do_not_end_it_cleanly():
 def test_a_close_inside_the_trailers_is_the_end_of_a_whole_body():
     """As http.client reads it: the body is whole, but the connection is not for reuse."""
     assert _ended_calls([b"3\r\nabc\r\n0\r\nX-A: 1\r\n"]) == (b"abc", 0)
+
+
+def test_a_connection_idle_longer_than_the_limit_is_not_reused(counted, monkeypatch):
+    """A NAT or firewall may drop an idle connection without a word: past KEEP_IDLE_S the
+    pool connects again rather than send into it (here the limit is 0: every time)."""
+    from llmrun.wire import connections
+
+    monkeypatch.setattr(connections, "KEEP_IDLE_S", 0.0)
+    counted.add(*[Reply(sse(*answer_step(f"a{n}"))) for n in range(3)])
+    assert steps(counted, 3) == ["a0", "a1", "a2"]
+    assert len(counted.accepted) == 3
