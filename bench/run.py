@@ -45,7 +45,9 @@ def machine() -> str:
 
 
 def versions() -> str:
-    done = subprocess.run([PY, "-c", "import requests, urllib3, click, yaml; print("
+    """What llmrun runs with: the packages of its environment (sys.executable's, the venv;
+    PY is the real interpreter behind it, which sees the base installation's)."""
+    done = subprocess.run([sys.executable, "-c", "import requests, urllib3, click, yaml; print("
                            "f'requests {requests.__version__}, urllib3 {urllib3.__version__}, "
                            "click {click.__version__}, PyYAML {yaml.__version__}')"],
                           capture_output=True, text=True)
