@@ -12,12 +12,13 @@ import threading
 
 _started = threading.Event()
 
-#: What a run imports once its tools are ready, first the biggest; tests/test_startup.py
-#: checks that a run imports nothing of llmrun's after these.
+#: What a run imports once its tools are ready, in the order it needs them;
+#: tests/test_startup.py checks that a batch imports nothing of llmrun's after these.
 RUN_PATH = (
-    "llmrun.api.run", "llmrun.wire.transport", "llmrun.wire.stream", "llmrun.loop.run", "llmrun.tools.runner",
-    "llmrun.tools.checker", "llmrun.tools.validate", "llmrun.tools.schemaguard",
-    "llmrun.tools.schema", "llmrun.base.jsonsafe", "llmrun.api.recording",
+    "llmrun.api.run", "llmrun.wire.transport", "llmrun.wire.stream", "llmrun.loop.run",
+    "llmrun.tools.runner", "llmrun.tools.checker", "llmrun.tools.validate",
+    "llmrun.tools.schemaguard", "llmrun.tools.schema", "llmrun.base.jsonsafe",
+    "llmrun.api.recording",
     "llmrun.runlog.recorder", "llmrun.runlog.background", "llmrun.runlog.finish",  # none of
     "llmrun.runlog.steps", "llmrun.runlog.schema",  # them imports sqlite3
     "requests.models", "encodings.idna",  # idna: the codec of a connect's host name
