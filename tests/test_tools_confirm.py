@@ -121,14 +121,12 @@ def test_keys_typed_before_the_question_never_answer_it(danger):
     assert proc.returncode == 7 and not marker.exists() and b"declined" in out
 
 
-def test_ctrl_c_at_the_question_says_nothing_ran_on_a_line_of_its_own(danger, server):
-    """Ctrl-C while the question waits: the error starts on a new line (not glued to the
-    prompt) and says what was interrupted -- the question, not a running tool."""
+def _ask_on_a_pty(folder, server):
+    """`llmrun ask` on a pty (its controlling terminal) whose model calls `danger`; the
+    process and the pty's master end, once the question is on the terminal."""
     from server import Reply, sse
     from streams import call_args, call_header, chunk
-    from terminal_helpers import read_until_closed
 
-    folder, marker = danger
     server.add(Reply(sse(call_header(0, "c1", "danger"), call_args(0, "{}"),
                          chunk(finish="tool_calls"))))
     master, slave = os.openpty()
@@ -139,7 +137,16 @@ def test_ctrl_c_at_the_question_says_nothing_ran_on_a_line_of_its_own(danger, se
                             stdout=slave, stderr=slave, env=env, start_new_session=True,
                             preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
     os.close(slave)
-    shown = _until_asked(master)
+    return proc, master, _until_asked(master)
+
+
+def test_ctrl_c_at_the_question_says_nothing_ran_on_a_line_of_its_own(danger, server):
+    """Ctrl-C while the question waits: the error starts on a new line (not glued to the
+    prompt) and says what was interrupted -- the question, not a running tool."""
+    from terminal_helpers import read_until_closed
+
+    folder, marker = danger
+    proc, master, shown = _ask_on_a_pty(folder, server)
     os.write(master, b"\x03")  # Ctrl-C, through the terminal
     shown += read_until_closed(master)
     proc.wait(timeout=30)
@@ -157,23 +164,11 @@ def test_a_sigint_another_thread_takes_still_stops_the_question(danger, server):
     import ctypes
     import signal
 
-    from server import Reply, sse
-    from streams import call_args, call_header, chunk
     from terminal_helpers import read_until_closed
 
     folder, marker = danger
-    server.add(Reply(sse(call_header(0, "c1", "danger"), call_args(0, "{}"),
-                         chunk(finish="tool_calls"))))
-    master, slave = os.openpty()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMRUN_")}
-    env.update(LLMRUN_API_KEY="k", TERM="dumb")
-    proc = subprocess.Popen([sys.executable, "-m", "llmrun", "ask", "--no-stdin", "--base-url",
-                             server.url, "-m", "m", "-t", str(folder), "go"], stdin=slave,
-                            stdout=slave, stderr=slave, env=env, start_new_session=True,
-                            preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
-    os.close(slave)
+    proc, master, _ = _ask_on_a_pty(folder, server)
     try:
-        _until_asked(master)
         others = [int(t) for t in os.listdir(f"/proc/{proc.pid}/task") if int(t) != proc.pid]
         assert others, "llmrun has no thread but the main one at the question"
         tgkill = 234 if os.uname().machine == "x86_64" else 131  # aarch64
