@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -121,6 +122,39 @@ def test_a_body_held_open_after_done_costs_a_new_connection_not_a_wait(counted):
     finally:
         release.set()
     assert len(counted.accepted) == 2
+
+
+def test_a_server_that_trickles_framing_after_done_holds_the_step_no_longer(counted):
+    """After [DONE], one byte of a chunk-size line every 20 ms: each comes well within the
+    socket's wait, but no body byte ever does; the de-chunker's deadline ends the wait."""
+    release = threading.Event()
+
+    def trickle(h):
+        body = sse(*answer_step("one"))
+        h.wfile.write(HEAD + b"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n" % (len(body), body))
+        h.wfile.flush()
+        while not release.wait(0.02):  # 64 KiB of size line at this pace: 20 minutes
+            h.wfile.write(b"0")
+            h.wfile.flush()
+        h.close_connection = True
+
+    counted.add(Reply(action=trickle), Reply(sse(*answer_step("two"))))
+    started = time.monotonic()
+    try:
+        assert steps(counted, 2) == ["one", "two"]
+        assert time.monotonic() - started < 10
+    finally:
+        release.set()
+    assert len(counted.accepted) == 2
+
+
+def test_past_its_deadline_the_dechunker_reads_no_more():
+    reads = []
+    reader = wire._Dechunker(lambda n: reads.append(n) or b"f", contextlib.nullcontext)
+    reader.deadline = time.monotonic() - 1
+    with pytest.raises(TimeoutError):
+        reader.read(65536)
+    assert reads == []
 
 
 def _ended_calls(pieces):

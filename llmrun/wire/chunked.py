@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import time
 from typing import Any, Callable, List, Optional
 
 Read = Callable[[int], bytes]
@@ -78,7 +79,7 @@ class _Dechunker:
     sends past its body gets a new connection next time, not its own leftovers read back)."""
 
     __slots__ = ("_read1", "_catcher", "_ended", "_left", "_skip", "_line", "_trailer", "_done",
-                 "_error")
+                 "_error", "deadline")
 
     def __init__(self, read1: Read, catcher: Callable[[], Any],
                  ended: Optional[Callable[[], None]] = None) -> None:
@@ -91,6 +92,10 @@ class _Dechunker:
         self._trailer = False  # the last (zero-size) chunk was seen: trailer lines follow
         self._done = False  # the body ended (or is taken as ended: see read)
         self._error: Optional[Exception] = None  # found after good bytes: raised next read
+        #: time.monotonic() past which no more bytes are waited for (the end of a body after
+        #: [DONE]): a server that trickles framing bytes, never body ones, would otherwise
+        #: keep one read going for as long as each byte comes within the socket's timeout
+        self.deadline: Optional[float] = None
 
     def read(self, size: int) -> bytes:
         """Body bytes that have arrived (at least one), or b"" at the end of the body."""
@@ -98,6 +103,8 @@ class _Dechunker:
             if self._error is not None:
                 raise self._error
             while not self._done:
+                if self.deadline is not None and time.monotonic() >= self.deadline:
+                    raise TimeoutError("the end of the body did not come in time")
                 data = self._read1(size)
                 if not data:
                     if self._trailer:  # closed within the trailer: the body was whole

@@ -45,25 +45,31 @@ def read_response(resp: Any, acc: StepAccumulator, timeout: Optional[float] = No
             raise StreamError(f"expected an event stream but the server sent "
                               f"{ctype.split(';')[0]} (is the base URL right?)")
         else:
-            read = _reader(resp, timeout)
+            from llmrun.wire.failures import wrap_read
+
+            raw_read = body_reader(resp.raw)
+            read = wrap_read(raw_read, timeout)
             consume_sse(read, acc, timeout)
             acc.batch_done()  # every delta is out before the end of the body is waited for
-            read_to_end(resp, read)
+            read_to_end(resp, read, getattr(raw_read, "__self__", None))
     finally:
         resp.close()  # a connection given back to the pool stays open; any other is closed
         acc.batch_done()  # whatever the last read brought, even on [DONE] or an error
 
 
-def read_to_end(resp: Any, read: Read) -> bool:
-    """Read what is left of the body once the step is complete, for at most END_WAIT
-    seconds and END_BYTES bytes; whether it ended there (urllib3 then pools its connection).
-    Its socket is urllib3's again once pooled: urllib3 sets its timeouts for each request."""
+def read_to_end(resp: Any, read: Read, reader: Any = None) -> bool:
+    """Read what is left of the body once the step is complete, for about END_WAIT seconds
+    (twice that at the most) and END_BYTES bytes; whether it ended there (urllib3 then pools
+    its connection). `reader`: the de-chunker behind `read`, if any, which is given the
+    deadline too. Its socket is urllib3's again once pooled: urllib3 sets its timeouts."""
     conn = getattr(resp.raw, "_connection", None)
     sock = getattr(conn, "sock", None)
     if sock is None:
         return conn is None  # pooled already (a body read to its end), or nothing to pool
     before = sock.gettimeout()
     end, left = time.monotonic() + END_WAIT, END_BYTES
+    if hasattr(reader, "deadline"):
+        reader.deadline = end  # each of its reads of the socket waits `wait` at the most
     try:
         while left > 0:
             wait = end - time.monotonic()
